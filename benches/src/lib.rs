@@ -1,0 +1,13 @@
+//! Rookery's benchmarks: the XMPP load generator (`loadgen`) and its building blocks.
+//!
+//! The load generator talks raw XMPP over TCP (STARTTLS, SASL SCRAM, resource binding) and then counts stanzas
+//! with cheap byte scans, so that it stays far faster than the server under test. See `w1/README.md`.
+#![forbid(unsafe_code)]
+
+pub mod conn;
+pub mod hist;
+pub mod procstat;
+pub mod scan;
+pub mod scram;
+pub mod tls;
+pub mod w1;

@@ -1,0 +1,199 @@
+//! Typed hooks: where modules plug into stanza processing.
+//!
+//! The keys follow Prosody's event names so that a Prosody module maps onto a Rookery module directly:
+//! `iq/host/urn:xmpp:ping:ping` is [`IqKey`] `{ Get, Host, "urn:xmpp:ping", "ping" }`, `message/bare` is
+//! [`StanzaHook::Deliver`]`(Message, Bare)`, `pre-message/...` is [`StanzaHook::Pre`]`(Message)`. Handlers of one
+//! hook run in priority order, highest first, until one says it handled the stanza.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use jid::Jid;
+use rookery_proto::{IqType, StanzaError, StanzaKind};
+use rookery_xml::Element;
+
+use crate::Server;
+use crate::router::Origin;
+
+/// A boxed future, the return type of hook handlers.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where a stanza is addressed, relative to the local server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The server's own domain.
+    Host,
+    /// The sender's own account (no `to`, or `to` its own bare JID): the server answers on the account's behalf
+    /// (RFC 6120 §10.3.3). Prosody's `iq/self`.
+    Own,
+    /// Another local account's bare JID.
+    Bare,
+    /// A local full JID.
+    Full,
+}
+
+/// What a handler did with a stanza.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// The stanza is dealt with; no other handler and no default behaviour runs.
+    Yes,
+    /// Not for this handler: the next one (or the default behaviour) gets it.
+    Pass,
+}
+
+/// An IQ request addressed to the server or to an account it answers for.
+pub struct IqRequest<'a> {
+    pub server: &'a Arc<Server>,
+    /// The stanza, with `from` stamped by the server.
+    pub stanza: &'a Element,
+    pub from: &'a Jid,
+    pub to: &'a Jid,
+    pub origin: &'a Origin,
+}
+
+impl IqRequest<'_> {
+    /// The request's payload (its first child element).
+    pub fn payload(&self) -> Option<&Element> {
+        self.stanza.first_child()
+    }
+}
+
+/// The answer of an IQ handler.
+#[derive(Debug)]
+pub enum IqOutcome {
+    /// A `type='result'` reply with this payload (or none).
+    Result(Option<Element>),
+    /// A `type='error'` reply.
+    Error(StanzaError),
+    /// Not handled here.
+    Pass,
+}
+
+/// Handles IQ requests of one type and payload.
+pub trait IqHandler: Send + Sync + 'static {
+    fn handle<'a>(&'a self, request: IqRequest<'a>) -> BoxFuture<'a, IqOutcome>;
+}
+
+/// An IQ handler that needs no waiting: a plain function.
+pub struct SyncIq<F>(pub F);
+
+impl<F> IqHandler for SyncIq<F>
+where
+    F: Fn(&IqRequest<'_>) -> IqOutcome + Send + Sync + 'static,
+{
+    fn handle<'a>(&'a self, request: IqRequest<'a>) -> BoxFuture<'a, IqOutcome> {
+        let outcome = (self.0)(&request);
+        Box::pin(std::future::ready(outcome))
+    }
+}
+
+/// A message or presence on its way.
+pub struct StanzaEvent {
+    pub kind: StanzaKind,
+    /// The stanza, with `from` stamped. A handler that takes it over may replace it.
+    pub stanza: Element,
+    pub from: Jid,
+    pub to: Jid,
+    pub origin: Origin,
+}
+
+/// Handles messages or presences at one hook.
+pub trait StanzaHandler: Send + Sync + 'static {
+    fn handle<'a>(
+        &'a self,
+        server: &'a Arc<Server>,
+        event: &'a mut StanzaEvent,
+    ) -> BoxFuture<'a, Handled>;
+}
+
+/// The hook points for messages and presences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StanzaHook {
+    /// Every stanza of this kind a local client sends, before it is routed (Prosody's `pre-message` etc.).
+    Pre(StanzaKind),
+    /// Delivery to a local target (Prosody's `message/bare`, `presence/full`, ...).
+    Deliver(StanzaKind, Target),
+}
+
+/// The key of an IQ hook: type, target and the payload's namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IqKey {
+    pub iq_type: IqType,
+    pub target: Target,
+    pub ns: String,
+    pub name: String,
+}
+
+struct Prioritised<H: ?Sized> {
+    priority: i32,
+    handler: Arc<H>,
+}
+
+/// Every hook of the server. Built once at start-up by the modules, read-only afterwards.
+#[derive(Default)]
+pub struct Hooks {
+    iq: HashMap<IqKey, Vec<Prioritised<dyn IqHandler>>>,
+    stanza: HashMap<StanzaHook, Vec<Prioritised<dyn StanzaHandler>>>,
+}
+
+impl Hooks {
+    /// Registers an IQ handler.
+    pub fn on_iq(&mut self, key: IqKey, priority: i32, handler: Arc<dyn IqHandler>) {
+        let list = self.iq.entry(key).or_default();
+        list.push(Prioritised { priority, handler });
+        list.sort_by_key(|p| std::cmp::Reverse(p.priority));
+    }
+
+    /// Registers a message or presence handler.
+    pub fn on_stanza(&mut self, hook: StanzaHook, priority: i32, handler: Arc<dyn StanzaHandler>) {
+        let list = self.stanza.entry(hook).or_default();
+        list.push(Prioritised { priority, handler });
+        list.sort_by_key(|p| std::cmp::Reverse(p.priority));
+    }
+
+    /// Whether anything listens at a stanza hook; lets the router skip building events on its fast path.
+    pub fn has_stanza_handlers(&self, hook: StanzaHook) -> bool {
+        self.stanza.get(&hook).is_some_and(|l| !l.is_empty())
+    }
+
+    /// Runs the IQ handlers for `key` until one answers.
+    pub(crate) async fn run_iq(&self, key: &IqKey, request: IqRequest<'_>) -> IqOutcome {
+        let Some(list) = self.iq.get(key) else {
+            return IqOutcome::Pass;
+        };
+        for p in list {
+            let req = IqRequest {
+                server: request.server,
+                stanza: request.stanza,
+                from: request.from,
+                to: request.to,
+                origin: request.origin,
+            };
+            match p.handler.handle(req).await {
+                IqOutcome::Pass => continue,
+                outcome => return outcome,
+            }
+        }
+        IqOutcome::Pass
+    }
+
+    /// Runs the handlers of a stanza hook until one handles the event.
+    pub(crate) async fn run_stanza(
+        &self,
+        server: &Arc<Server>,
+        hook: StanzaHook,
+        event: &mut StanzaEvent,
+    ) -> Handled {
+        let Some(list) = self.stanza.get(&hook) else {
+            return Handled::Pass;
+        };
+        for p in list {
+            if p.handler.handle(server, event).await == Handled::Yes {
+                return Handled::Yes;
+            }
+        }
+        Handled::Pass
+    }
+}

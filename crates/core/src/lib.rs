@@ -1,0 +1,65 @@
+//! The heart of the server: hosts, sessions, the router and the hooks that modules plug into.
+//!
+//! It knows protocols and storage, not sockets: connection tasks (in `rookery-net`) hand it stanzas from bound
+//! sessions and drain each session's queue.
+#![forbid(unsafe_code)]
+
+pub mod disco;
+pub mod hooks;
+pub mod module;
+pub mod router;
+pub mod session;
+
+use std::sync::Arc;
+
+use rookery_config::Config;
+use rookery_store::Store;
+use tokio_util::sync::CancellationToken;
+
+pub use disco::Disco;
+pub use hooks::{
+    BoxFuture, Handled, Hooks, IqHandler, IqOutcome, IqRequest, StanzaEvent, StanzaHandler,
+    StanzaHook, SyncIq, Target,
+};
+pub use module::{Module, Registry};
+pub use router::Origin;
+pub use session::{DeliveryError, Session, SessionRegistry};
+
+/// The running server's shared state. One per process, shared as `Arc<Server>`.
+pub struct Server {
+    pub config: Arc<Config>,
+    /// The XMPP domain, normalised.
+    pub domain: String,
+    /// `groups.` and `share.` under the domain, where the group-chat and upload services live.
+    pub groups_domain: String,
+    pub share_domain: String,
+    pub store: Store,
+    pub sessions: SessionRegistry,
+    pub hooks: Hooks,
+    pub disco: Disco,
+    /// Cancelled when the server stops: every connection says `<system-shutdown/>` and closes.
+    pub shutdown: CancellationToken,
+}
+
+impl Server {
+    /// Builds the server and lets every module register its hooks.
+    pub fn new(config: Arc<Config>, store: Store, modules: Vec<Arc<dyn Module>>) -> Arc<Self> {
+        let mut registry = Registry::default();
+        for module in modules {
+            tracing::debug!(module = module.name(), "loading module");
+            module.register(&mut registry);
+        }
+        let Registry { hooks, disco } = registry;
+        Arc::new(Self {
+            domain: config.domain.clone(),
+            groups_domain: config.groups_domain(),
+            share_domain: config.share_domain(),
+            sessions: SessionRegistry::new(config.limits.session_queue_len),
+            config,
+            store,
+            hooks,
+            disco,
+            shutdown: CancellationToken::new(),
+        })
+    }
+}

@@ -1,0 +1,359 @@
+//! The router: where every stanza goes after its session has stamped it.
+//!
+//! The default behaviour here is RFC 6120's; modules change it through hooks. The hot path (a message to a bound
+//! full JID with no module listening) takes a read lock, one hash look-up and one queue push: the stanza is moved,
+//! never copied.
+
+use std::sync::Arc;
+
+use jid::Jid;
+use rookery_proto::stanza::{error_reply, is_error};
+use rookery_proto::{
+    IqType, StanzaCondition, StanzaError, StanzaKind, StreamCondition, StreamError,
+};
+use rookery_xml::{Element, ns};
+
+use crate::Server;
+use crate::hooks::{Handled, IqKey, IqOutcome, IqRequest, StanzaEvent, StanzaHook, Target};
+use crate::session::Session;
+
+/// Who a stanza came from.
+#[derive(Clone, Debug)]
+pub enum Origin {
+    /// A bound client session of this server.
+    Client(Arc<Session>),
+    /// The server itself (replies, notifications).
+    Local,
+}
+
+/// Where a stanza is going, once its `to` has been read.
+enum Destination {
+    Local(Target),
+    /// A domain this server does not serve.
+    Remote,
+    /// One of our own service subdomains that has no service yet.
+    Unserved,
+}
+
+impl Server {
+    /// Handles a stanza that an established client session sent. An `Err` is a stream error that ends the session.
+    pub async fn handle_from_client(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        mut stanza: Element,
+    ) -> Result<(), StreamError> {
+        let Some(kind) = StanzaKind::of(&stanza, ns::CLIENT) else {
+            return Err(StreamError::with_text(
+                StreamCondition::UnsupportedStanzaType,
+                format!(
+                    "<{}/> is not a stanza this server understands",
+                    stanza.name()
+                ),
+            ));
+        };
+        // RFC 6120 §8.1.2.1: the server stamps the full JID; a client may only claim its own JIDs.
+        if let Some(claimed) = stanza.attr("from") {
+            let ok =
+                Jid::new(claimed).is_ok_and(|j| j == session.jid || j == session.jid.to_bare());
+            if !ok {
+                return Err(StreamError::with_text(
+                    StreamCondition::InvalidFrom,
+                    "that 'from' is not yours",
+                ));
+            }
+        }
+        stanza.set_attr("from", session.jid.as_str());
+        let from = Jid::from(session.jid.clone());
+        let to = match stanza.attr("to") {
+            None => None,
+            Some(to) => match Jid::new(to) {
+                Ok(jid) => Some(jid),
+                Err(_) => {
+                    self.bounce(
+                        &stanza,
+                        StanzaError::with_text(StanzaCondition::JidMalformed, "invalid 'to'"),
+                    );
+                    return Ok(());
+                }
+            },
+        };
+        let origin = Origin::Client(Arc::clone(session));
+        if self.hooks.has_stanza_handlers(StanzaHook::Pre(kind)) {
+            let to_jid = to
+                .clone()
+                .unwrap_or_else(|| Jid::from(session.jid.to_bare()));
+            let mut event = StanzaEvent {
+                kind,
+                stanza,
+                from,
+                to: to_jid,
+                origin,
+            };
+            if self
+                .hooks
+                .run_stanza(self, StanzaHook::Pre(kind), &mut event)
+                .await
+                == Handled::Yes
+            {
+                return Ok(());
+            }
+            let StanzaEvent {
+                stanza,
+                from,
+                origin,
+                ..
+            } = event;
+            self.route(kind, stanza, from, to, origin).await;
+        } else {
+            self.route(kind, stanza, from, to, origin).await;
+        }
+        Ok(())
+    }
+
+    /// Routes a stanza whose `from` is already stamped. `to` is None when the stanza had no `to` (it is then for
+    /// the sender's own account).
+    pub async fn route(
+        self: &Arc<Self>,
+        kind: StanzaKind,
+        stanza: Element,
+        from: Jid,
+        to: Option<Jid>,
+        origin: Origin,
+    ) {
+        let (destination, to) = match to {
+            None => (Destination::Local(Target::Own), Jid::from(from.to_bare())),
+            Some(to) => (self.destination(&from, &to), to),
+        };
+        let target = match destination {
+            Destination::Local(target) => target,
+            Destination::Remote => {
+                // Federation arrives with its own issue; until then remote domains are unreachable.
+                self.bounce(
+                    &stanza,
+                    StanzaError::with_text(
+                        StanzaCondition::RemoteServerNotFound,
+                        "federation is not available yet",
+                    ),
+                );
+                return;
+            }
+            Destination::Unserved => {
+                self.bounce(
+                    &stanza,
+                    StanzaError::new(StanzaCondition::ServiceUnavailable),
+                );
+                return;
+            }
+        };
+        match kind {
+            StanzaKind::Iq => self.route_iq(stanza, target, from, to, origin).await,
+            StanzaKind::Message | StanzaKind::Presence => {
+                let hook = StanzaHook::Deliver(kind, target);
+                if self.hooks.has_stanza_handlers(hook) {
+                    let mut event = StanzaEvent {
+                        kind,
+                        stanza,
+                        from,
+                        to,
+                        origin,
+                    };
+                    if self.hooks.run_stanza(self, hook, &mut event).await == Handled::Yes {
+                        return;
+                    }
+                    self.deliver_default(kind, target, event.stanza, &event.to);
+                } else {
+                    self.deliver_default(kind, target, stanza, &to);
+                }
+            }
+        }
+    }
+
+    fn destination(&self, from: &Jid, to: &Jid) -> Destination {
+        let domain = to.domain().as_str();
+        if domain != self.domain {
+            if domain == self.groups_domain || domain == self.share_domain {
+                return Destination::Unserved;
+            }
+            return Destination::Remote;
+        }
+        match (to.node(), to.resource()) {
+            (None, None) => Destination::Local(Target::Host),
+            // A domain with a resource (`example.com/x`) has no session behind it.
+            (None, Some(_)) => Destination::Unserved,
+            (Some(_), Some(_)) => Destination::Local(Target::Full),
+            (Some(node), None) => {
+                if from.domain() == to.domain() && from.node() == Some(node) {
+                    Destination::Local(Target::Own)
+                } else {
+                    Destination::Local(Target::Bare)
+                }
+            }
+        }
+    }
+
+    async fn route_iq(
+        self: &Arc<Self>,
+        stanza: Element,
+        target: Target,
+        from: Jid,
+        to: Jid,
+        origin: Origin,
+    ) {
+        let Some(iq_type) = IqType::of(&stanza) else {
+            self.bounce(
+                &stanza,
+                StanzaError::with_text(StanzaCondition::BadRequest, "an IQ needs a valid type"),
+            );
+            return;
+        };
+        if target == Target::Full {
+            // IQs to a full JID go to that client, requests and responses alike.
+            self.deliver_to_full(stanza, &to);
+            return;
+        }
+        if !iq_type.is_request() {
+            // A response addressed to the server or an account: nothing here sent a request yet.
+            return;
+        }
+        let Some(payload) = stanza.first_child() else {
+            self.bounce(
+                &stanza,
+                StanzaError::with_text(
+                    StanzaCondition::BadRequest,
+                    "an IQ request needs a payload",
+                ),
+            );
+            return;
+        };
+        let key = IqKey {
+            iq_type,
+            target,
+            ns: payload.ns().to_owned(),
+            name: payload.name().to_owned(),
+        };
+        let request = IqRequest {
+            server: self,
+            stanza: &stanza,
+            from: &from,
+            to: &to,
+            origin: &origin,
+        };
+        let reply = match self.hooks.run_iq(&key, request).await {
+            IqOutcome::Result(payload) => {
+                let mut reply = rookery_proto::stanza::iq_result(&stanza);
+                if let Some(payload) = payload {
+                    reply.append_child(payload);
+                }
+                reply
+            }
+            IqOutcome::Error(err) => error_reply(&stanza, &err),
+            IqOutcome::Pass => error_reply(
+                &stanza,
+                &StanzaError::new(StanzaCondition::ServiceUnavailable),
+            ),
+        };
+        self.send_local(reply);
+    }
+
+    /// What happens to a message or presence that no module took.
+    fn deliver_default(&self, kind: StanzaKind, target: Target, stanza: Element, to: &Jid) {
+        match (kind, target) {
+            (_, Target::Full) => {
+                let Ok(full) = to.try_as_full() else { return };
+                match self.sessions.get(full) {
+                    Some(session) => {
+                        if let Err(err) = session.deliver(stanza)
+                            && kind == StanzaKind::Message
+                        {
+                            self.bounce(
+                                &err.into_stanza(),
+                                StanzaError::new(StanzaCondition::ServiceUnavailable),
+                            );
+                        }
+                    }
+                    // RFC 6121 §8.5.3.2.1: a message to an unavailable resource is treated as sent to the bare JID.
+                    None if kind == StanzaKind::Message => self.deliver_to_account(stanza, to),
+                    // Presence to an unavailable resource is dropped (RFC 6121 §8.5.3.2.2, §8.5.3.2.3).
+                    None => {}
+                }
+            }
+            (StanzaKind::Message, Target::Bare | Target::Own) => {
+                self.deliver_to_account(stanza, to)
+            }
+            // Presence broadcast and subscriptions come with the instant-messaging modules; messages and presence
+            // to the server itself have nothing to do here.
+            _ => {}
+        }
+    }
+
+    /// A message to an account: every bound session gets it. (Priority and presence rules belong to the
+    /// instant-messaging modules, which take messages before this point.)
+    fn deliver_to_account(&self, stanza: Element, to: &Jid) {
+        let username = to.node().map_or("", |n| n.as_str());
+        let sessions = self.sessions.sessions_of(username);
+        let Some((last, others)) = sessions.split_last() else {
+            self.bounce(
+                &stanza,
+                StanzaError::new(StanzaCondition::ServiceUnavailable),
+            );
+            return;
+        };
+        for session in others {
+            let _ = session.deliver(stanza.clone());
+        }
+        let _ = last.deliver(stanza);
+    }
+
+    /// Delivers to a bound full JID, or answers IQ requests and messages for a missing one with an error.
+    fn deliver_to_full(&self, stanza: Element, to: &Jid) {
+        let session = to
+            .try_as_full()
+            .ok()
+            .and_then(|full| self.sessions.get(full));
+        let undelivered = match session {
+            Some(session) => match session.deliver(stanza) {
+                Ok(()) => return,
+                Err(err) => err.into_stanza(),
+            },
+            None => stanza,
+        };
+        let is_request = IqType::of(&undelivered).is_some_and(IqType::is_request);
+        if is_request || undelivered.name() == "message" {
+            self.bounce(
+                &undelivered,
+                StanzaError::new(StanzaCondition::ServiceUnavailable),
+            );
+        }
+    }
+
+    /// Sends a stanza the server made (a reply, an error, a notification) to a local JID.
+    pub fn send_local(&self, stanza: Element) {
+        let Some(to) = stanza.attr("to").and_then(|t| Jid::new(t).ok()) else {
+            return;
+        };
+        if to.domain().as_str() != self.domain {
+            return;
+        }
+        match to.try_as_full() {
+            Ok(full) => {
+                if let Some(session) = self.sessions.get(full) {
+                    let _ = session.deliver(stanza);
+                }
+            }
+            Err(bare) => {
+                let username = bare.node().map_or("", |n| n.as_str());
+                for session in self.sessions.sessions_of(username) {
+                    let _ = session.deliver(stanza.clone());
+                }
+            }
+        }
+    }
+
+    /// Answers a stanza with an error, unless it is an error itself (RFC 6120 §8.3.1: never answer an error).
+    pub fn bounce(&self, stanza: &Element, error: StanzaError) {
+        if is_error(stanza) || stanza.attr("from").is_none() {
+            return;
+        }
+        self.send_local(error_reply(stanza, &error));
+    }
+}

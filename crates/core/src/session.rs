@@ -1,0 +1,282 @@
+//! Bound client sessions and the registry that finds them by JID.
+//!
+//! A session is one bound resource. Its connection task owns the socket; the rest of the server reaches it only
+//! through its bounded queue of outgoing stanzas and its close signal.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use jid::{BareJid, FullJid};
+use rookery_proto::StreamCondition;
+use rookery_proto::StreamError;
+use rookery_proto::c2s::BindRefusal;
+use rookery_xml::Element;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// One bound resource.
+#[derive(Debug)]
+pub struct Session {
+    /// Unique for the life of the process; tells a replaced session from its successor with the same JID.
+    pub id: u64,
+    pub jid: FullJid,
+    queue: mpsc::Sender<Element>,
+    close_signal: CancellationToken,
+    close_reason: Mutex<Option<StreamError>>,
+}
+
+/// Why a stanza could not be queued for a session.
+#[derive(Debug)]
+pub enum DeliveryError {
+    /// The session is gone (its connection closed); the stanza is handed back.
+    Gone(Element),
+    /// The session's queue is full: its client reads too slowly. The session is being closed.
+    Overloaded(Element),
+}
+
+impl DeliveryError {
+    /// The stanza that was not delivered.
+    pub fn into_stanza(self) -> Element {
+        match self {
+            Self::Gone(s) | Self::Overloaded(s) => s,
+        }
+    }
+}
+
+impl Session {
+    /// Queues a stanza for the client. Never waits: a client that does not keep up with its queue is
+    /// disconnected (as Prosody does when a send buffer overflows) rather than slowing down its senders.
+    pub fn deliver(&self, stanza: Element) -> Result<(), DeliveryError> {
+        match self.queue.try_send(stanza) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(s)) => Err(DeliveryError::Gone(s)),
+            Err(mpsc::error::TrySendError::Full(s)) => {
+                self.close(StreamError::with_text(
+                    StreamCondition::PolicyViolation,
+                    "too many unread stanzas",
+                ));
+                Err(DeliveryError::Overloaded(s))
+            }
+        }
+    }
+
+    /// Asks the session's connection to close with this stream error. The first reason given wins.
+    pub fn close(&self, reason: StreamError) {
+        {
+            let mut slot = self
+                .close_reason
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if slot.is_none() {
+                *slot = Some(reason);
+            }
+        }
+        self.close_signal.cancel();
+    }
+
+    /// Resolves when someone asked the session to close.
+    pub async fn closed(&self) {
+        self.close_signal.cancelled().await;
+    }
+
+    /// The stream error to close with, once [`Session::closed`] resolved.
+    pub fn close_reason(&self) -> Option<StreamError> {
+        self.close_reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The session's account.
+    pub fn username(&self) -> &str {
+        self.jid.node().map_or("", |n| n.as_str())
+    }
+
+    pub fn bare_jid(&self) -> BareJid {
+        self.jid.to_bare()
+    }
+}
+
+/// All bound sessions of the local domain, by account.
+#[derive(Debug)]
+pub struct SessionRegistry {
+    by_account: RwLock<HashMap<String, Vec<Arc<Session>>>>,
+    next_id: AtomicU64,
+    queue_len: usize,
+}
+
+impl SessionRegistry {
+    /// `queue_len` bounds each session's queue of stanzas waiting to be written.
+    pub fn new(queue_len: usize) -> Self {
+        Self {
+            by_account: RwLock::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            queue_len: queue_len.max(1),
+        }
+    }
+
+    /// Binds a resource for `bare` (the server picks one when `resource` is None). A session already bound to the
+    /// same full JID is replaced and told to close with `<conflict/>`; beyond `max_resources` the bind is refused.
+    pub fn bind(
+        &self,
+        bare: &BareJid,
+        resource: Option<&str>,
+        max_resources: usize,
+    ) -> Result<(Arc<Session>, mpsc::Receiver<Element>), BindRefusal> {
+        let username = bare.node().map_or("", |n| n.as_str()).to_owned();
+        let mut map = self
+            .by_account
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let sessions = map.entry(username).or_default();
+        let resource = match resource {
+            Some(r) => r.to_owned(),
+            None => loop {
+                let candidate = random_resource();
+                if !sessions
+                    .iter()
+                    .any(|s| s.jid.resource().as_str() == candidate)
+                {
+                    break candidate;
+                }
+            },
+        };
+        let jid = bare.with_resource_str(&resource).map_err(|_| {
+            BindRefusal::Error(rookery_proto::StanzaError::new(
+                rookery_proto::StanzaCondition::BadRequest,
+            ))
+        })?;
+        if let Some(pos) = sessions.iter().position(|s| s.jid == jid) {
+            let old = sessions.remove(pos);
+            old.close(StreamError::with_text(
+                StreamCondition::Conflict,
+                "replaced by a new connection",
+            ));
+        }
+        if sessions.len() >= max_resources {
+            return Err(BindRefusal::TooManyResources);
+        }
+        let (tx, rx) = mpsc::channel(self.queue_len);
+        let session = Arc::new(Session {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            jid,
+            queue: tx,
+            close_signal: CancellationToken::new(),
+            close_reason: Mutex::new(None),
+        });
+        sessions.push(Arc::clone(&session));
+        Ok((session, rx))
+    }
+
+    /// Removes a session when its connection ends. A session that was already replaced is not in the registry,
+    /// and its successor stays.
+    pub fn unbind(&self, session: &Session) {
+        let mut map = self
+            .by_account
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(sessions) = map.get_mut(session.username()) {
+            sessions.retain(|s| s.id != session.id);
+            if sessions.is_empty() {
+                map.remove(session.username());
+            }
+        }
+    }
+
+    /// The session bound to this full JID.
+    pub fn get(&self, jid: &FullJid) -> Option<Arc<Session>> {
+        let username = jid.node()?.as_str();
+        let map = self
+            .by_account
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(username)?
+            .iter()
+            .find(|s| s.jid.resource() == jid.resource())
+            .cloned()
+    }
+
+    /// Every session of an account.
+    pub fn sessions_of(&self, username: &str) -> Vec<Arc<Session>> {
+        let map = self
+            .by_account
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(username).cloned().unwrap_or_default()
+    }
+
+    /// Every session, e.g. to close them all at shutdown.
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        let map = self
+            .by_account
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.values().flatten().cloned().collect()
+    }
+
+    /// How many sessions are bound.
+    pub fn count(&self) -> usize {
+        let map = self
+            .by_account
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.values().map(Vec::len).sum()
+    }
+}
+
+/// A server-chosen resource: 64 random bits, enough that two never meet within one account.
+fn random_resource() -> String {
+    let n: u64 = rand::random();
+    format!("{n:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bare(s: &str) -> BareJid {
+        BareJid::new(s).unwrap()
+    }
+
+    #[test]
+    fn bind_replace_and_limit() {
+        let reg = SessionRegistry::new(8);
+        let alice = bare("alice@example.com");
+        let (s1, _rx1) = reg.bind(&alice, Some("phone"), 2).unwrap();
+        let (s2, _rx2) = reg.bind(&alice, Some("phone"), 2).unwrap();
+        assert_ne!(s1.id, s2.id);
+        assert_eq!(
+            s1.close_reason().unwrap().condition,
+            StreamCondition::Conflict
+        );
+        assert_eq!(reg.count(), 1);
+        let (_s3, _rx3) = reg.bind(&alice, None, 2).unwrap();
+        assert_eq!(
+            reg.bind(&alice, Some("third"), 2).unwrap_err(),
+            BindRefusal::TooManyResources
+        );
+        // The replaced session's unbind must not remove its successor.
+        reg.unbind(&s1);
+        assert_eq!(reg.count(), 2);
+        assert!(reg.get(&s2.jid).is_some());
+        reg.unbind(&s2);
+        assert!(reg.get(&s2.jid).is_none());
+    }
+
+    #[test]
+    fn full_queue_closes_the_session() {
+        let reg = SessionRegistry::new(1);
+        let (s, _rx) = reg.bind(&bare("bob@example.com"), Some("r"), 10).unwrap();
+        s.deliver(Element::new("message", rookery_xml::ns::CLIENT))
+            .unwrap();
+        let err = s
+            .deliver(Element::new("message", rookery_xml::ns::CLIENT))
+            .unwrap_err();
+        assert!(matches!(err, DeliveryError::Overloaded(_)));
+        assert_eq!(
+            s.close_reason().unwrap().condition,
+            StreamCondition::PolicyViolation
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! XEP-0030: Service Discovery for the server's domain, answered from what the modules registered.
+//!
+//! The server is `server/im`; disco#items lists the services (none yet: groups and upload arrive with their own
+//! modules). Queries to a node we do not have get `item-not-found`.
+
+use std::sync::Arc;
+
+use rookery_core::{IqOutcome, IqRequest, Module, Registry, SyncIq, Target};
+use rookery_proto::{IqType, StanzaCondition, StanzaError};
+use rookery_xml::{Element, ns};
+
+pub struct DiscoModule;
+
+impl Module for DiscoModule {
+    fn name(&self) -> &'static str {
+        "disco"
+    }
+
+    fn register(self: Arc<Self>, registry: &mut Registry) {
+        registry.disco.add_identity("server", "im", None);
+        registry.disco.add_feature(ns::DISCO_INFO);
+        registry.disco.add_feature(ns::DISCO_ITEMS);
+        registry.on_iq(
+            IqType::Get,
+            Target::Host,
+            ns::DISCO_INFO,
+            "query",
+            0,
+            Arc::new(SyncIq(host_info)),
+        );
+        registry.on_iq(
+            IqType::Get,
+            Target::Host,
+            ns::DISCO_ITEMS,
+            "query",
+            0,
+            Arc::new(SyncIq(host_items)),
+        );
+    }
+}
+
+/// A request for a node: we publish none, so any node is unknown.
+fn asks_for_node(req: &IqRequest<'_>) -> bool {
+    req.payload().and_then(|q| q.attr("node")).is_some()
+}
+
+fn host_info(req: &IqRequest<'_>) -> IqOutcome {
+    if asks_for_node(req) {
+        return IqOutcome::Error(StanzaError::new(StanzaCondition::ItemNotFound));
+    }
+    let disco = &req.server.disco;
+    let mut query = Element::new("query", ns::DISCO_INFO);
+    for identity in &disco.identities {
+        let mut el = Element::new("identity", ns::DISCO_INFO)
+            .with_attr("category", identity.category.as_str())
+            .with_attr("type", identity.kind.as_str());
+        if let Some(name) = &identity.name {
+            el.set_attr("name", name.as_str());
+        }
+        query.append_child(el);
+    }
+    for feature in &disco.features {
+        query.append_child(
+            Element::new("feature", ns::DISCO_INFO).with_attr("var", feature.as_str()),
+        );
+    }
+    IqOutcome::Result(Some(query))
+}
+
+fn host_items(req: &IqRequest<'_>) -> IqOutcome {
+    if asks_for_node(req) {
+        return IqOutcome::Error(StanzaError::new(StanzaCondition::ItemNotFound));
+    }
+    let mut query = Element::new("query", ns::DISCO_ITEMS);
+    for item in &req.server.disco.items {
+        let mut el = Element::new("item", ns::DISCO_ITEMS).with_attr("jid", item.jid.as_str());
+        if let Some(name) = &item.name {
+            el.set_attr("name", name.as_str());
+        }
+        query.append_child(el);
+    }
+    IqOutcome::Result(Some(query))
+}

@@ -1,0 +1,528 @@
+//! Client connections: the listener and the one task that owns each client socket.
+//!
+//! The task reads bytes into the XML parser, feeds the negotiation state machine until a resource is bound, then
+//! hands stanzas to the router and writes out what the session's queue receives. Writes of queued stanzas are
+//! batched: everything waiting is serialised into one buffer and written with one call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jid::BareJid;
+use rookery_core::{Server, Session};
+use rookery_proto::c2s::{Action, C2sNegotiator, C2sSettings, Input};
+use rookery_proto::{STREAM_CLOSE, StreamCondition, StreamError, write_top_level};
+use rookery_sasl::{ChannelBindings, Lookup, Mechanism};
+use rookery_tls::CertStore;
+use rookery_xml::{Element, Limits, StreamEvent, StreamParser, ns};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::transport::Transport;
+
+/// How a listener starts its connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum C2sMode {
+    /// Plain TCP, upgraded with STARTTLS (port 5222).
+    StartTls,
+    /// TLS from the first byte, XEP-0368 (port 5223).
+    DirectTls,
+}
+
+/// Everything a client listener needs.
+#[derive(Clone)]
+pub struct C2sListener {
+    pub server: Arc<Server>,
+    pub certs: Arc<CertStore>,
+    pub tls: Arc<rustls::ServerConfig>,
+    pub mode: C2sMode,
+    /// Bounds the number of open client connections across listeners.
+    pub connection_slots: Arc<Semaphore>,
+    pub tracker: TaskTracker,
+}
+
+/// The read size per socket read. Large enough for a burst of stanzas, small enough to keep idle memory low.
+const READ_CHUNK: usize = 16 * 1024;
+/// Above this many bytes of queued output, stop serialising more queued stanzas and write.
+const WRITE_BATCH: usize = 64 * 1024;
+/// A client that takes longer than this to accept a write is gone or hostile.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Failed SASL attempts allowed on one stream.
+const MAX_AUTH_FAILURES: u32 = 3;
+
+impl C2sListener {
+    /// Accepts connections until the server shuts down.
+    pub async fn run(self, listener: TcpListener) {
+        let local = listener.local_addr().ok();
+        if let Some(addr) = local {
+            info!(%addr, mode = ?self.mode, "listening for clients");
+        }
+        loop {
+            let accepted = tokio::select! {
+                () = self.server.shutdown.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            let (tcp, peer) = match accepted {
+                Ok(a) => a,
+                Err(err) => {
+                    // Typically out of file descriptors: back off instead of spinning.
+                    warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = Arc::clone(&self.connection_slots).try_acquire_owned() else {
+                warn!(%peer, "too many connections; refusing");
+                drop(tcp);
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let this = self.clone();
+            let span = info_span!("c2s", %peer);
+            self.tracker.spawn(
+                async move {
+                    this.serve(tcp).await;
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        }
+    }
+
+    async fn serve(self, tcp: TcpStream) {
+        debug!("connected");
+        let limits = &self.server.config.limits;
+        let deadline = Instant::now() + limits.c2s_unauthenticated_timeout;
+        let acceptor = TlsAcceptor::from(Arc::clone(&self.tls));
+        let (transport, bindings) = match self.mode {
+            C2sMode::StartTls => (Transport::Plain(tcp), None),
+            C2sMode::DirectTls => {
+                let handshake = tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await;
+                match handshake {
+                    Ok(Ok(tls)) => {
+                        let transport = Transport::Tls(Box::new(tls));
+                        let bindings = channel_bindings(&transport, &self.certs);
+                        (transport, Some(bindings))
+                    }
+                    Ok(Err(err)) => {
+                        debug!(%err, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        debug!("TLS handshake timed out");
+                        return;
+                    }
+                }
+            }
+        };
+        let settings = C2sSettings {
+            domain: self.server.domain.clone(),
+            mechanisms: sasl_mechanisms(&self.server).await,
+            max_stanza_bytes: limits.c2s_stanza_size,
+            max_auth_failures: MAX_AUTH_FAILURES,
+        };
+        let conn = Connection {
+            server: Arc::clone(&self.server),
+            certs: Arc::clone(&self.certs),
+            acceptor,
+            transport: Some(transport),
+            parser: StreamParser::new(Limits {
+                max_stanza_bytes: limits.c2s_stanza_size,
+                ..Limits::CLIENT
+            }),
+            negotiator: C2sNegotiator::new(settings, bindings),
+            out: Vec::with_capacity(4096),
+            session: None,
+            unauthenticated_deadline: deadline,
+            done: false,
+        };
+        conn.run().await;
+    }
+}
+
+/// The SASL mechanisms to offer. SCRAM-SHA-256 only when every account has SHA-256 keys: a client that picks it
+/// could not log in to an account imported from Prosody, which has only SHA-1 keys, and clients pick the strongest
+/// mechanism offered before they say who they are.
+async fn sasl_mechanisms(server: &Server) -> Vec<Mechanism> {
+    match server.store.accounts().count_without_sha256().await {
+        Ok(0) => vec![Mechanism::ScramSha256, Mechanism::ScramSha1],
+        Ok(_) => vec![Mechanism::ScramSha1],
+        Err(err) => {
+            warn!(%err, "could not count legacy accounts; offering SCRAM-SHA-1 only");
+            vec![Mechanism::ScramSha1]
+        }
+    }
+}
+
+/// Channel-binding data of a finished handshake. tls-exporter only over TLS 1.3: over TLS 1.2 it is safe only with
+/// the extended master secret, which RFC 9266 asks us not to assume.
+fn channel_bindings(transport: &Transport, certs: &CertStore) -> ChannelBindings {
+    let Some(tls) = transport.tls() else {
+        return ChannelBindings::default();
+    };
+    let tls_exporter = if tls.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
+        rookery_tls::tls_exporter(tls)
+    } else {
+        None
+    };
+    ChannelBindings {
+        tls_exporter,
+        tls_server_end_point: Some(certs.tls_server_end_point()),
+    }
+}
+
+/// A bound session and its queue.
+struct BoundSession {
+    session: Arc<Session>,
+    queue: mpsc::Receiver<Element>,
+}
+
+/// One client connection.
+struct Connection {
+    server: Arc<Server>,
+    certs: Arc<CertStore>,
+    acceptor: TlsAcceptor,
+    /// None only while the TLS handshake holds the socket.
+    transport: Option<Transport>,
+    parser: StreamParser,
+    negotiator: C2sNegotiator,
+    /// Serialised output not yet written.
+    out: Vec<u8>,
+    session: Option<BoundSession>,
+    unauthenticated_deadline: Instant,
+    /// Set once the stream is closed; the task then ends.
+    done: bool,
+}
+
+/// What woke the connection's loop.
+enum Wake {
+    Shutdown,
+    SessionClosed,
+    Queued(Option<Element>),
+    Read(std::io::Result<usize>),
+    Timeout,
+}
+
+impl Connection {
+    async fn run(mut self) {
+        let idle = self.server.config.limits.c2s_idle_timeout;
+        let mut read_buf = vec![0u8; READ_CHUNK];
+        let mut idle_deadline = Instant::now() + idle;
+        let mut pinged = false;
+        while !self.done {
+            if !self.flush().await {
+                break;
+            }
+            let deadline = if self.session.is_some() {
+                idle_deadline
+            } else {
+                self.unauthenticated_deadline
+            };
+            let Some(transport) = self.transport.as_mut() else {
+                break;
+            };
+            let (session, queue) = match self.session.as_mut() {
+                Some(bound) => (Some(&bound.session), Some(&mut bound.queue)),
+                None => (None, None),
+            };
+            let wake = tokio::select! {
+                biased;
+                () = self.server.shutdown.cancelled() => Wake::Shutdown,
+                () = async {
+                    match session {
+                        Some(session) => session.closed().await,
+                        None => std::future::pending().await,
+                    }
+                } => Wake::SessionClosed,
+                queued = async {
+                    match queue {
+                        Some(queue) => queue.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => Wake::Queued(queued),
+                read = transport.read(&mut read_buf) => Wake::Read(read),
+                () = sleep_until(deadline) => Wake::Timeout,
+            };
+            match wake {
+                Wake::Shutdown => {
+                    self.close(StreamError::new(StreamCondition::SystemShutdown));
+                }
+                Wake::SessionClosed => {
+                    let reason = self.session.as_ref().and_then(|b| b.session.close_reason());
+                    self.close(reason.unwrap_or_else(|| StreamError::new(StreamCondition::Reset)));
+                }
+                Wake::Queued(Some(stanza)) => self.write_queued(stanza),
+                Wake::Queued(None) => self.done = true,
+                Wake::Read(Ok(0)) => {
+                    debug!("peer closed the connection");
+                    self.done = true;
+                }
+                Wake::Read(Ok(n)) => {
+                    idle_deadline = Instant::now() + idle;
+                    pinged = false;
+                    self.parser.feed(&read_buf[..n]);
+                    self.process_input().await;
+                }
+                Wake::Read(Err(err)) => {
+                    debug!(%err, "read failed");
+                    self.done = true;
+                }
+                Wake::Timeout if self.session.is_none() => {
+                    self.close(StreamError::with_text(
+                        StreamCondition::ConnectionTimeout,
+                        "took too long to log in",
+                    ));
+                }
+                Wake::Timeout if !pinged => {
+                    // A whitespace ping: a dead peer's TCP stack will now fail the connection for us.
+                    self.out.push(b' ');
+                    pinged = true;
+                    idle_deadline = Instant::now() + idle;
+                }
+                Wake::Timeout => {
+                    self.close(StreamError::new(StreamCondition::ConnectionTimeout));
+                }
+            }
+        }
+        let _ = self.flush().await;
+        if let Some(bound) = self.session.take() {
+            self.server.sessions.unbind(&bound.session);
+            info!(jid = %bound.session.jid, "session ended");
+        }
+        if let Some(mut transport) = self.transport.take() {
+            let _ = timeout(Duration::from_secs(5), transport.shutdown()).await;
+        }
+    }
+
+    /// Writes pending output. False when the peer cannot be written to any more.
+    async fn flush(&mut self) -> bool {
+        if self.out.is_empty() {
+            return true;
+        }
+        let Some(transport) = self.transport.as_mut() else {
+            return false;
+        };
+        let result = timeout(WRITE_TIMEOUT, async {
+            transport.write_all(&self.out).await?;
+            transport.flush().await
+        })
+        .await;
+        self.out.clear();
+        match result {
+            Ok(Ok(())) => true,
+            Ok(Err(err)) => {
+                debug!(%err, "write failed");
+                self.done = true;
+                false
+            }
+            Err(_) => {
+                debug!("write timed out");
+                self.done = true;
+                false
+            }
+        }
+    }
+
+    /// Serialises a queued stanza and whatever else is waiting, up to one write batch.
+    fn write_queued(&mut self, first: Element) {
+        write_top_level(&first, &mut self.out, ns::CLIENT);
+        let Some(bound) = self.session.as_mut() else {
+            return;
+        };
+        while self.out.len() < WRITE_BATCH {
+            match bound.queue.try_recv() {
+                Ok(stanza) => write_top_level(&stanza, &mut self.out, ns::CLIENT),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Handles every complete event the parser has.
+    async fn process_input(&mut self) {
+        while !self.done {
+            let event = match self.parser.next_event() {
+                Ok(Some(event)) => event,
+                Ok(None) => return,
+                Err(err) => {
+                    info!(%err, "closing stream on bad XML");
+                    self.close(StreamError::from(&err));
+                    return;
+                }
+            };
+            match (&self.session, event) {
+                (Some(bound), StreamEvent::Element(stanza)) => {
+                    let session = Arc::clone(&bound.session);
+                    if let Err(err) = self.server.handle_from_client(&session, stanza).await {
+                        info!(condition = err.condition.name(), "closing stream");
+                        self.close(err);
+                    }
+                }
+                (Some(_), StreamEvent::Close) => {
+                    self.out.extend_from_slice(STREAM_CLOSE);
+                    self.done = true;
+                }
+                (Some(_), StreamEvent::Open(_)) => {
+                    self.close(StreamError::with_text(
+                        StreamCondition::InvalidXml,
+                        "unexpected stream header",
+                    ));
+                }
+                (None, event) => self.negotiate(Input::Stream(event)).await,
+            }
+        }
+    }
+
+    /// Feeds the negotiation and carries out its actions, which may feed it again.
+    async fn negotiate(&mut self, first: Input) {
+        let mut pending = vec![first];
+        while let Some(input) = pending.pop() {
+            let actions = self.negotiator.handle(input);
+            for action in actions {
+                if let Some(next) = self.perform(action).await {
+                    pending.push(next);
+                }
+                if self.done {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Carries out one negotiation action; returns the input it produced, if any.
+    async fn perform(&mut self, action: Action) -> Option<Input> {
+        match action {
+            Action::SendRaw(raw) => self.out.extend_from_slice(raw.as_bytes()),
+            Action::Send(el) => {
+                log_auth_outcome(&el, self.negotiator.authenticated_user());
+                write_top_level(&el, &mut self.out, ns::CLIENT);
+            }
+            Action::StartTls => return self.start_tls().await,
+            Action::ResetParser => self.parser.reset(),
+            Action::LookupCredentials { username } => {
+                return match self.server.store.accounts().get(&username).await {
+                    Ok(Some(account)) if account.disabled => {
+                        Some(Input::Credentials(Lookup::Disabled))
+                    }
+                    Ok(Some(account)) => {
+                        Some(Input::Credentials(Lookup::Found(account.credentials)))
+                    }
+                    Ok(None) => Some(Input::Credentials(Lookup::NotFound)),
+                    Err(err) => {
+                        warn!(%err, "account look-up failed");
+                        self.close(StreamError::new(StreamCondition::InternalServerError));
+                        None
+                    }
+                };
+            }
+            Action::Bind { username, resource } => {
+                let Ok(bare) = BareJid::new(&format!("{username}@{}", self.server.domain)) else {
+                    self.close(StreamError::new(StreamCondition::InternalServerError));
+                    return None;
+                };
+                let max = self.server.config.max_user_clients as usize;
+                let result = self
+                    .server
+                    .sessions
+                    .bind(&bare, resource.as_deref(), max)
+                    .map(|(session, queue)| {
+                        let jid = session.jid.clone();
+                        self.session = Some(BoundSession { session, queue });
+                        jid
+                    });
+                if result.is_err() {
+                    info!(account = %bare, "resource refused");
+                }
+                return Some(Input::Bound(result));
+            }
+            Action::Established(jid) => info!(%jid, "session started"),
+            Action::Close(err) => {
+                write_top_level(&err.to_element(), &mut self.out, ns::CLIENT);
+                self.out.extend_from_slice(STREAM_CLOSE);
+                self.done = true;
+            }
+            Action::CloseStream => {
+                self.out.extend_from_slice(STREAM_CLOSE);
+                self.done = true;
+            }
+        }
+        None
+    }
+
+    /// `<proceed/>` is queued: write it, make sure nothing was sent after `<starttls/>`, and run the handshake.
+    async fn start_tls(&mut self) -> Option<Input> {
+        if self.parser.buffered() > 0 {
+            // Bytes sent in plaintext after <starttls/> would be read as if they came over TLS: the STARTTLS
+            // command-injection class of attack. Refuse the connection.
+            warn!("data after <starttls/>; closing");
+            self.out.clear();
+            self.done = true;
+            return None;
+        }
+        if !self.flush().await {
+            return None;
+        }
+        let Some(Transport::Plain(tcp)) = self.transport.take() else {
+            self.done = true;
+            return None;
+        };
+        match tokio::time::timeout_at(self.unauthenticated_deadline, self.acceptor.accept(tcp))
+            .await
+        {
+            Ok(Ok(tls)) => {
+                let transport = Transport::Tls(Box::new(tls));
+                let bindings = channel_bindings(&transport, &self.certs);
+                if let Some(tls) = transport.tls() {
+                    debug!(version = ?tls.protocol_version(), "TLS established");
+                }
+                self.transport = Some(transport);
+                self.parser.reset();
+                Some(Input::TlsEstablished { bindings })
+            }
+            Ok(Err(err)) => {
+                debug!(%err, "TLS handshake failed");
+                self.done = true;
+                None
+            }
+            Err(_) => {
+                debug!("TLS handshake timed out");
+                self.done = true;
+                None
+            }
+        }
+    }
+
+    /// Ends the stream with an error (after a header, if none was sent yet).
+    fn close(&mut self, err: StreamError) {
+        let mut actions = Vec::new();
+        if self.session.is_some() {
+            actions.push(Action::Close(err));
+        } else {
+            self.negotiator.close(&mut actions, err);
+        }
+        for action in actions {
+            match action {
+                Action::SendRaw(raw) => self.out.extend_from_slice(raw.as_bytes()),
+                Action::Close(err) => {
+                    write_top_level(&err.to_element(), &mut self.out, ns::CLIENT);
+                    self.out.extend_from_slice(STREAM_CLOSE);
+                }
+                _ => {}
+            }
+        }
+        self.done = true;
+    }
+}
+
+/// Authentication results go to the log (never credentials).
+fn log_auth_outcome(el: &Element, user: Option<&str>) {
+    if el.is("success", ns::SASL) {
+        info!(user = user.unwrap_or(""), "authenticated");
+    } else if el.is("failure", ns::SASL) {
+        let condition = el.first_child().map_or("", Element::name);
+        info!(condition, "authentication failed");
+    }
+}

@@ -1,0 +1,991 @@
+//! Client stream negotiation (RFC 6120 §4–§7) as a sans-IO state machine.
+//!
+//! The connection task feeds it stream events, TLS completion, account look-ups and bind results; it answers with
+//! [`Action`]s: things to send, a TLS upgrade, a parser reset, a look-up to make, a resource to bind, or a stream to
+//! close. Once a resource is bound the stream is established and stanzas go to the router instead.
+//!
+//! Policy (as Snikket's Prosody): TLS is required before SASL; nothing but negotiation is accepted before a
+//! resource is bound.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use jid::{BareJid, FullJid, ResourcePart};
+use rookery_sasl::{ChannelBindings, Lookup, Mechanism, ServerExchange, Step};
+use rookery_xml::{Element, StreamEvent, StreamHeader, ns};
+
+use crate::errors::{StanzaCondition, StanzaError, StreamCondition, StreamError};
+use crate::stanza::{IqType, error_reply, iq_result_with};
+
+/// What the server allows on client streams; fixed for one connection.
+#[derive(Clone, Debug)]
+pub struct C2sSettings {
+    /// The XMPP domain this server serves (already normalised).
+    pub domain: String,
+    /// SASL mechanisms allowed, most preferred first, without the -PLUS variants: those are offered in front of
+    /// their plain variants whenever the TLS layer gives channel-binding data.
+    pub mechanisms: Vec<Mechanism>,
+    /// The stanza size limit, advertised with XEP-0478.
+    pub max_stanza_bytes: usize,
+    /// After this many failed SASL attempts the stream is closed.
+    pub max_auth_failures: u32,
+}
+
+/// Why the core refused to bind a resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindRefusal {
+    /// The account has as many resources as it may (Snikket's `max_resources`): the stream is closed with
+    /// `<policy-violation/>`, as Prosody's mod_c2s_limit_sessions does.
+    TooManyResources,
+    /// Any other refusal, answered on the bind IQ.
+    Error(StanzaError),
+}
+
+/// Something that happened on the connection.
+#[derive(Debug)]
+pub enum Input {
+    /// A stream event from the XML parser.
+    Stream(StreamEvent),
+    /// The TLS handshake finished; `bindings` are its channel-binding data.
+    TlsEstablished { bindings: ChannelBindings },
+    /// The answer to [`Action::LookupCredentials`].
+    Credentials(Lookup),
+    /// The answer to [`Action::Bind`].
+    Bound(Result<FullJid, BindRefusal>),
+}
+
+/// What the connection task must do, in order.
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    /// Write these bytes (a stream header).
+    SendRaw(String),
+    /// Write this top-level element (see [`crate::write_top_level`]).
+    Send(Element),
+    /// After writing everything before it: make sure the peer sent nothing after `<starttls/>`, run the TLS
+    /// handshake, reset the parser, then feed [`Input::TlsEstablished`].
+    StartTls,
+    /// Reset the parser: the peer restarts the stream after SASL success.
+    ResetParser,
+    /// Look this account up (the username is nodeprepped) and feed [`Input::Credentials`].
+    LookupCredentials { username: String },
+    /// Bind a resource for the account (the server picks one when `resource` is None) and feed [`Input::Bound`].
+    Bind {
+        username: String,
+        resource: Option<String>,
+    },
+    /// The stream is established for this full JID; from now on stanzas go to the router.
+    Established(FullJid),
+    /// Write this stream error and the closing tag, then close the connection.
+    Close(StreamError),
+    /// The peer closed its stream: write the closing tag and close the connection.
+    CloseStream,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for the client's stream header.
+    AwaitHeader,
+    /// Header answered, features sent; waiting for `<starttls/>`, `<auth/>` or the bind IQ.
+    Negotiating,
+    /// `<proceed/>` sent; the TLS handshake is the connection task's.
+    TlsPending,
+    /// A SASL exchange is under way.
+    Authenticating,
+    /// Waiting for the account look-up.
+    LookingUp,
+    /// Waiting for the core to bind.
+    Binding,
+    Established,
+    Closed,
+}
+
+/// The negotiation of one client stream.
+pub struct C2sNegotiator {
+    settings: C2sSettings,
+    state: State,
+    /// Whether the stream runs over TLS.
+    secure: bool,
+    bindings: ChannelBindings,
+    header_sent: bool,
+    exchange: Option<ServerExchange>,
+    /// The nodeprepped username of the exchange under way, then of the authenticated account.
+    username: Option<String>,
+    authenticated: bool,
+    auth_failures: u32,
+    bind_request: Option<Element>,
+}
+
+impl C2sNegotiator {
+    /// A negotiator for a new connection; `tls` is Some when the connection is direct TLS (XEP-0368), with the
+    /// handshake already done.
+    pub fn new(settings: C2sSettings, tls: Option<ChannelBindings>) -> Self {
+        Self {
+            settings,
+            state: State::AwaitHeader,
+            secure: tls.is_some(),
+            bindings: tls.unwrap_or_default(),
+            header_sent: false,
+            exchange: None,
+            username: None,
+            authenticated: false,
+            auth_failures: 0,
+            bind_request: None,
+        }
+    }
+
+    /// Whether the stream runs over TLS.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    /// Whether a stream header has been sent, so that a stream error can be written directly (RFC 6120
+    /// §4.9.1.2 requires a header before an error).
+    pub fn header_sent(&self) -> bool {
+        self.header_sent
+    }
+
+    /// The authenticated account's username, once SASL succeeded.
+    pub fn authenticated_user(&self) -> Option<&str> {
+        if self.authenticated {
+            self.username.as_deref()
+        } else {
+            None
+        }
+    }
+
+    /// Handles one input and returns the actions it calls for.
+    pub fn handle(&mut self, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        match (self.state, input) {
+            (State::Closed, _) => {}
+            (_, Input::Stream(StreamEvent::Close)) => {
+                self.state = State::Closed;
+                out.push(Action::CloseStream);
+            }
+            (State::AwaitHeader, Input::Stream(StreamEvent::Open(header))) => {
+                self.on_header(&header, &mut out)
+            }
+            (State::AwaitHeader, Input::Stream(StreamEvent::Element(_))) => {
+                // The parser only yields elements after a header; this is a protocol bug of ours if reached.
+                self.close(
+                    &mut out,
+                    StreamError::new(StreamCondition::InternalServerError),
+                );
+            }
+            (State::Negotiating, Input::Stream(StreamEvent::Element(el))) => {
+                self.on_negotiation_element(el, &mut out)
+            }
+            (State::Authenticating, Input::Stream(StreamEvent::Element(el))) => {
+                self.on_sasl_element(&el, &mut out)
+            }
+            (State::TlsPending, Input::TlsEstablished { bindings }) => {
+                self.secure = true;
+                self.bindings = bindings;
+                self.state = State::AwaitHeader;
+            }
+            (State::LookingUp, Input::Credentials(lookup)) => {
+                self.state = State::Authenticating;
+                let step = match self.exchange.as_mut() {
+                    Some(exchange) => exchange.provide(lookup),
+                    None => return self.internal_error(),
+                };
+                self.on_sasl_step(step, &mut out);
+            }
+            (State::Binding, Input::Bound(result)) => self.on_bound(result, &mut out),
+            (_, Input::Stream(StreamEvent::Open(_))) => {
+                self.close(
+                    &mut out,
+                    StreamError::with_text(StreamCondition::InvalidXml, "unexpected stream header"),
+                );
+            }
+            (state, input) => {
+                // Inputs out of order (e.g. a look-up result nobody asked for) are our own bug, never the peer's.
+                debug_assert!(false, "c2s negotiation got {input:?} in state {state:?}");
+                return self.internal_error();
+            }
+        }
+        out
+    }
+
+    fn internal_error(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.close(
+            &mut out,
+            StreamError::new(StreamCondition::InternalServerError),
+        );
+        out
+    }
+
+    /// A stream error, with a header first when none was sent yet.
+    pub fn close(&mut self, out: &mut Vec<Action>, error: StreamError) {
+        if !self.header_sent {
+            out.push(Action::SendRaw(self.header_xml(None)));
+            self.header_sent = true;
+        }
+        self.state = State::Closed;
+        out.push(Action::Close(error));
+    }
+
+    fn header_xml(&self, to: Option<&str>) -> String {
+        let id = random_id();
+        let mut header = String::with_capacity(256);
+        header.push_str("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='");
+        header.push_str(ns::STREAMS);
+        header.push_str("' id='");
+        header.push_str(&id);
+        header.push_str("' from='");
+        push_escaped_attr(&mut header, &self.settings.domain);
+        if let Some(to) = to {
+            header.push_str("' to='");
+            push_escaped_attr(&mut header, to);
+        }
+        header.push_str("' version='1.0' xml:lang='en'>");
+        header
+    }
+
+    fn on_header(&mut self, header: &StreamHeader, out: &mut Vec<Action>) {
+        let el = &header.element;
+        // Answer with our own header first, so that any error below can follow it.
+        let to_client = el.attr("from").filter(|f| BareJid::new(f).is_ok());
+        out.push(Action::SendRaw(self.header_xml(to_client)));
+        self.header_sent = true;
+
+        if !el.is("stream", ns::STREAMS) {
+            return self.close(
+                out,
+                StreamError::with_text(StreamCondition::InvalidNamespace, "expected a stream"),
+            );
+        }
+        if header.default_ns != ns::CLIENT {
+            return self.close(
+                out,
+                StreamError::with_text(
+                    StreamCondition::InvalidNamespace,
+                    "client streams use jabber:client",
+                ),
+            );
+        }
+        match el.attr("version") {
+            Some(v) if v.split('.').next() == Some("1") => {}
+            _ => {
+                return self.close(
+                    out,
+                    StreamError::with_text(
+                        StreamCondition::UnsupportedVersion,
+                        "XMPP 1.0 is required",
+                    ),
+                );
+            }
+        }
+        let Some(to) = el.attr("to") else {
+            return self.close(
+                out,
+                StreamError::with_text(
+                    StreamCondition::ImproperAddressing,
+                    "a 'to' attribute is required",
+                ),
+            );
+        };
+        match jid::DomainPart::new(to) {
+            Ok(domain) if domain.as_str() == self.settings.domain => {}
+            Ok(_) => {
+                return self.close(
+                    out,
+                    StreamError::with_text(
+                        StreamCondition::HostUnknown,
+                        "this server does not serve that domain",
+                    ),
+                );
+            }
+            Err(_) => {
+                return self.close(
+                    out,
+                    StreamError::with_text(
+                        StreamCondition::ImproperAddressing,
+                        "the 'to' attribute is not a domain",
+                    ),
+                );
+            }
+        }
+        self.state = State::Negotiating;
+        out.push(Action::Send(self.features()));
+    }
+
+    /// The mechanisms offered on this connection, most preferred first.
+    pub fn offered_mechanisms(&self) -> Vec<Mechanism> {
+        let mut offered = Vec::new();
+        for &m in &self.settings.mechanisms {
+            if !self.bindings.is_empty() {
+                let plus = match m {
+                    Mechanism::ScramSha1 => Some(Mechanism::ScramSha1Plus),
+                    Mechanism::ScramSha256 => Some(Mechanism::ScramSha256Plus),
+                    _ => None,
+                };
+                offered.extend(plus);
+            }
+            offered.push(m);
+        }
+        offered
+    }
+
+    fn features(&self) -> Element {
+        let mut features = Element::new("features", ns::STREAMS);
+        if !self.secure {
+            features.append_child(
+                Element::new("starttls", ns::TLS).with_child(Element::new("required", ns::TLS)),
+            );
+        } else if !self.authenticated {
+            let mut mechanisms = Element::new("mechanisms", ns::SASL);
+            for m in self.offered_mechanisms() {
+                mechanisms.append_child(Element::new("mechanism", ns::SASL).with_text(m.name()));
+            }
+            features.append_child(mechanisms);
+            // XEP-0440: tell the client which channel-binding types it can use with -PLUS.
+            if !self.bindings.is_empty() {
+                let mut cb = Element::new("sasl-channel-binding", ns::SASL_CB);
+                if self.bindings.tls_server_end_point.is_some() {
+                    cb.append_child(
+                        Element::new("channel-binding", ns::SASL_CB)
+                            .with_attr("type", "tls-server-end-point"),
+                    );
+                }
+                if self.bindings.tls_exporter.is_some() {
+                    cb.append_child(
+                        Element::new("channel-binding", ns::SASL_CB)
+                            .with_attr("type", "tls-exporter"),
+                    );
+                }
+                features.append_child(cb);
+            }
+            features.append_child(self.limits_feature());
+        } else {
+            features.append_child(Element::new("bind", ns::BIND));
+            // RFC 3921 sessions are a no-op kept for old clients (RFC 6121 §1.4); Prosody offers it as optional.
+            features.append_child(
+                Element::new("session", ns::SESSION)
+                    .with_child(Element::new("optional", ns::SESSION)),
+            );
+            features.append_child(self.limits_feature());
+        }
+        features
+    }
+
+    /// XEP-0478 stream limits: the largest stanza we accept.
+    fn limits_feature(&self) -> Element {
+        Element::new("limits", ns::STREAM_LIMITS).with_child(
+            Element::new("max-bytes", ns::STREAM_LIMITS)
+                .with_text(self.settings.max_stanza_bytes.to_string()),
+        )
+    }
+
+    fn on_negotiation_element(&mut self, el: Element, out: &mut Vec<Action>) {
+        if el.is("starttls", ns::TLS) {
+            if self.secure {
+                return self.close(
+                    out,
+                    StreamError::with_text(StreamCondition::PolicyViolation, "TLS is already on"),
+                );
+            }
+            self.state = State::TlsPending;
+            out.push(Action::Send(Element::new("proceed", ns::TLS)));
+            out.push(Action::StartTls);
+            return;
+        }
+        if el.is("auth", ns::SASL) {
+            if !self.secure {
+                out.push(Action::Send(sasl_failure(
+                    "encryption-required",
+                    Some("TLS is required before login"),
+                )));
+                return;
+            }
+            if self.authenticated {
+                return self.close(
+                    out,
+                    StreamError::with_text(StreamCondition::PolicyViolation, "already logged in"),
+                );
+            }
+            return self.on_auth(&el, out);
+        }
+        if !self.secure {
+            return self.close(
+                out,
+                StreamError::with_text(StreamCondition::PolicyViolation, "TLS is required"),
+            );
+        }
+        if !self.authenticated {
+            return self.close(
+                out,
+                StreamError::with_text(StreamCondition::NotAuthorized, "log in first"),
+            );
+        }
+        // Authenticated, not yet bound: only the bind IQ is accepted.
+        if el.is("iq", ns::CLIENT)
+            && IqType::of(&el) == Some(IqType::Set)
+            && let Some(bind) = el.get_child("bind", ns::BIND)
+        {
+            {
+                let resource = bind.get_child("resource", ns::BIND).map(Element::text);
+                let resource = match resource.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(r) => match ResourcePart::new(r) {
+                        Ok(r) => Some(r.as_str().to_owned()),
+                        Err(_) => {
+                            let err = StanzaError::with_text(
+                                StanzaCondition::BadRequest,
+                                "invalid resource",
+                            );
+                            out.push(Action::Send(error_reply(&el, &err)));
+                            return;
+                        }
+                    },
+                };
+                let Some(username) = self.username.clone() else {
+                    return self.close(out, StreamError::new(StreamCondition::InternalServerError));
+                };
+                self.state = State::Binding;
+                self.bind_request = Some(el);
+                out.push(Action::Bind { username, resource });
+                return;
+            }
+        }
+        if el.is("iq", ns::CLIENT) {
+            // An IQ before bind: answer it rather than dropping the stream (some clients query early).
+            if IqType::of(&el).is_some_and(IqType::is_request) {
+                let err =
+                    StanzaError::with_text(StanzaCondition::NotAllowed, "bind a resource first");
+                out.push(Action::Send(error_reply(&el, &err)));
+                return;
+            }
+        }
+        self.close(
+            out,
+            StreamError::with_text(StreamCondition::NotAuthorized, "bind a resource first"),
+        );
+    }
+
+    fn on_auth(&mut self, el: &Element, out: &mut Vec<Action>) {
+        let offered = self.offered_mechanisms();
+        let mechanism = el
+            .attr("mechanism")
+            .and_then(Mechanism::from_name)
+            .filter(|m| offered.contains(m));
+        let Some(mechanism) = mechanism else {
+            out.push(Action::Send(sasl_failure("invalid-mechanism", None)));
+            return;
+        };
+        let Ok(initial) = decode_sasl_payload(el) else {
+            out.push(Action::Send(sasl_failure("incorrect-encoding", None)));
+            return;
+        };
+        let mut exchange = ServerExchange::new(mechanism, self.bindings.clone());
+        let step = exchange.step(initial.as_deref());
+        self.exchange = Some(exchange);
+        self.state = State::Authenticating;
+        self.on_sasl_step(step, out);
+    }
+
+    fn on_sasl_element(&mut self, el: &Element, out: &mut Vec<Action>) {
+        if el.is("abort", ns::SASL) {
+            self.exchange = None;
+            self.state = State::Negotiating;
+            out.push(Action::Send(sasl_failure("aborted", None)));
+            return;
+        }
+        if !el.is("response", ns::SASL) {
+            return self.close(
+                out,
+                StreamError::with_text(StreamCondition::NotAuthorized, "finish logging in first"),
+            );
+        }
+        let data = match decode_sasl_payload(el) {
+            Ok(data) => data.unwrap_or_default(),
+            Err(()) => {
+                self.exchange = None;
+                self.state = State::Negotiating;
+                out.push(Action::Send(sasl_failure("incorrect-encoding", None)));
+                return;
+            }
+        };
+        let step = match self.exchange.as_mut() {
+            Some(exchange) => exchange.step(Some(&data)),
+            None => return self.close(out, StreamError::new(StreamCondition::InternalServerError)),
+        };
+        self.on_sasl_step(step, out);
+    }
+
+    fn on_sasl_step(&mut self, step: Step, out: &mut Vec<Action>) {
+        match step {
+            Step::NeedCredentials { username } => {
+                // Usernames compare as nodeprepped localparts, as in Prosody. One that cannot be a localpart
+                // cannot exist, so the exchange goes on as for an unknown account.
+                match jid::NodePart::new(&username) {
+                    Ok(node) => {
+                        let username = node.as_str().to_owned();
+                        self.username = Some(username.clone());
+                        self.state = State::LookingUp;
+                        out.push(Action::LookupCredentials { username });
+                    }
+                    Err(_) => {
+                        let step = match self.exchange.as_mut() {
+                            Some(exchange) => exchange.provide(Lookup::NotFound),
+                            None => {
+                                return self.close(
+                                    out,
+                                    StreamError::new(StreamCondition::InternalServerError),
+                                );
+                            }
+                        };
+                        self.on_sasl_step(step, out);
+                    }
+                }
+            }
+            Step::Challenge(data) => {
+                out.push(Action::Send(
+                    Element::new("challenge", ns::SASL).with_text(encode_sasl_payload(&data)),
+                ));
+            }
+            Step::Success {
+                username,
+                authzid,
+                additional_data,
+            } => {
+                self.exchange = None;
+                let Ok(node) = jid::NodePart::new(&username) else {
+                    return self.sasl_failed(out, "not-authorized", None);
+                };
+                let own = format!("{}@{}", node.as_str(), self.settings.domain);
+                if let Some(authzid) = authzid.filter(|a| !a.is_empty()) {
+                    // Only the account's own bare JID is an acceptable authorization identity.
+                    if BareJid::new(&authzid).map(|j| j.to_string()) != Ok(own) {
+                        return self.sasl_failed(out, "invalid-authzid", None);
+                    }
+                }
+                self.username = Some(node.as_str().to_owned());
+                self.authenticated = true;
+                self.state = State::AwaitHeader;
+                let mut success = Element::new("success", ns::SASL);
+                if let Some(data) = additional_data {
+                    success.append_text(encode_sasl_payload(&data));
+                }
+                out.push(Action::Send(success));
+                out.push(Action::ResetParser);
+            }
+            Step::Failure(failure) => {
+                self.exchange = None;
+                self.sasl_failed(out, failure.condition.name(), failure.text);
+            }
+        }
+    }
+
+    fn sasl_failed(&mut self, out: &mut Vec<Action>, condition: &str, text: Option<&str>) {
+        self.auth_failures += 1;
+        self.state = State::Negotiating;
+        if !self.authenticated {
+            self.username = None;
+        }
+        out.push(Action::Send(sasl_failure(condition, text)));
+        if self.auth_failures >= self.settings.max_auth_failures {
+            self.close(
+                out,
+                StreamError::with_text(
+                    StreamCondition::PolicyViolation,
+                    "too many failed login attempts",
+                ),
+            );
+        }
+    }
+
+    fn on_bound(&mut self, result: Result<FullJid, BindRefusal>, out: &mut Vec<Action>) {
+        let Some(request) = self.bind_request.take() else {
+            return self.close(out, StreamError::new(StreamCondition::InternalServerError));
+        };
+        match result {
+            Ok(jid) => {
+                let payload = Element::new("bind", ns::BIND)
+                    .with_child(Element::new("jid", ns::BIND).with_text(jid.to_string()));
+                let mut reply = iq_result_with(&request, payload);
+                reply.remove_attr("from");
+                reply.remove_attr("to");
+                out.push(Action::Send(reply));
+                self.state = State::Established;
+                out.push(Action::Established(jid));
+            }
+            Err(BindRefusal::TooManyResources) => {
+                self.close(
+                    out,
+                    StreamError::with_text(StreamCondition::PolicyViolation, "too many resources"),
+                );
+            }
+            Err(BindRefusal::Error(err)) => {
+                self.state = State::Negotiating;
+                out.push(Action::Send(error_reply(&request, &err)));
+            }
+        }
+    }
+}
+
+/// `<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><condition/>[<text/>]</failure>`.
+fn sasl_failure(condition: &str, text: Option<&str>) -> Element {
+    let mut failure =
+        Element::new("failure", ns::SASL).with_child(Element::new(condition, ns::SASL));
+    if let Some(text) = text {
+        failure.append_child(
+            Element::new("text", ns::SASL)
+                .with_attr("xml:lang", "en")
+                .with_text(text),
+        );
+    }
+    failure
+}
+
+/// The base64 payload of `<auth>`/`<response>`: None when there is none, empty for `=` (RFC 6120 §6.4.2).
+fn decode_sasl_payload(el: &Element) -> Result<Option<Vec<u8>>, ()> {
+    let text = el.text();
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text == "=" {
+        return Ok(Some(Vec::new()));
+    }
+    BASE64.decode(text).map(Some).map_err(|_| ())
+}
+
+/// Base64 for `<challenge>`/`<success>`; `=` stands for empty data.
+fn encode_sasl_payload(data: &[u8]) -> String {
+    if data.is_empty() {
+        "=".to_owned()
+    } else {
+        BASE64.encode(data)
+    }
+}
+
+/// A stream id: 128 random bits, hex.
+fn random_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    let mut s = String::with_capacity(32);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+fn push_escaped_attr(out: &mut String, value: &str) {
+    let mut buf = Vec::new();
+    rookery_xml::escape_attr(&mut buf, value);
+    out.push_str(&String::from_utf8_lossy(&buf));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rookery_sasl::Credentials;
+    use sasl::client::Mechanism as _;
+
+    const DOMAIN: &str = "example.com";
+
+    fn settings() -> C2sSettings {
+        C2sSettings {
+            domain: DOMAIN.into(),
+            mechanisms: vec![Mechanism::ScramSha256, Mechanism::ScramSha1],
+            max_stanza_bytes: 262_144,
+            max_auth_failures: 2,
+        }
+    }
+
+    fn header(ns: &str, to: Option<&str>, version: Option<&str>) -> Input {
+        let mut el = Element::new("stream", ns::STREAMS);
+        if let Some(to) = to {
+            el.set_attr("to", to);
+        }
+        if let Some(v) = version {
+            el.set_attr("version", v);
+        }
+        Input::Stream(StreamEvent::Open(StreamHeader {
+            element: el,
+            default_ns: ns.into(),
+        }))
+    }
+
+    fn good_header() -> Input {
+        header(ns::CLIENT, Some(DOMAIN), Some("1.0"))
+    }
+
+    fn element(el: Element) -> Input {
+        Input::Stream(StreamEvent::Element(el))
+    }
+
+    fn closed_with(actions: &[Action]) -> Option<StreamCondition> {
+        actions.iter().find_map(|a| match a {
+            Action::Close(e) => Some(e.condition),
+            _ => None,
+        })
+    }
+
+    fn sent(actions: &[Action]) -> Vec<&Element> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(el) => Some(el),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn secure_negotiator() -> C2sNegotiator {
+        let bindings = ChannelBindings {
+            tls_exporter: Some(vec![7; 32]),
+            tls_server_end_point: Some(vec![9; 32]),
+        };
+        let mut n = C2sNegotiator::new(settings(), Some(bindings));
+        n.handle(good_header());
+        n
+    }
+
+    #[test]
+    fn header_errors() {
+        let cases = [
+            (
+                header("jabber:server", Some(DOMAIN), Some("1.0")),
+                StreamCondition::InvalidNamespace,
+            ),
+            (
+                header(ns::CLIENT, Some("other.example"), Some("1.0")),
+                StreamCondition::HostUnknown,
+            ),
+            (
+                header(ns::CLIENT, None, Some("1.0")),
+                StreamCondition::ImproperAddressing,
+            ),
+            (
+                header(ns::CLIENT, Some(DOMAIN), None),
+                StreamCondition::UnsupportedVersion,
+            ),
+            (
+                header(ns::CLIENT, Some(DOMAIN), Some("2.0")),
+                StreamCondition::UnsupportedVersion,
+            ),
+        ];
+        for (input, condition) in cases {
+            let mut n = C2sNegotiator::new(settings(), None);
+            let actions = n.handle(input);
+            assert!(
+                matches!(actions[0], Action::SendRaw(_)),
+                "a header comes first: {actions:?}"
+            );
+            assert_eq!(closed_with(&actions), Some(condition));
+        }
+    }
+
+    #[test]
+    fn tls_is_required_first() {
+        let mut n = C2sNegotiator::new(settings(), None);
+        let actions = n.handle(good_header());
+        let features = sent(&actions)[0];
+        assert!(
+            features
+                .get_child("starttls", ns::TLS)
+                .unwrap()
+                .has_child("required", ns::TLS)
+        );
+        assert!(!features.has_child("mechanisms", ns::SASL));
+
+        let actions = n.handle(element(
+            Element::new("auth", ns::SASL).with_attr("mechanism", "SCRAM-SHA-1"),
+        ));
+        assert!(sent(&actions)[0].has_child("encryption-required", ns::SASL));
+
+        let actions = n.handle(element(Element::new("message", ns::CLIENT)));
+        assert_eq!(
+            closed_with(&actions),
+            Some(StreamCondition::PolicyViolation)
+        );
+    }
+
+    #[test]
+    fn starttls_then_mechanisms_with_plus() {
+        let mut n = C2sNegotiator::new(settings(), None);
+        n.handle(good_header());
+        let actions = n.handle(element(Element::new("starttls", ns::TLS)));
+        assert!(sent(&actions)[0].is("proceed", ns::TLS));
+        assert_eq!(actions.last(), Some(&Action::StartTls));
+        let bindings = ChannelBindings {
+            tls_exporter: Some(vec![1; 32]),
+            tls_server_end_point: None,
+        };
+        assert!(n.handle(Input::TlsEstablished { bindings }).is_empty());
+        let actions = n.handle(good_header());
+        let features = sent(&actions)[0];
+        let mechs: Vec<String> = features
+            .get_child("mechanisms", ns::SASL)
+            .unwrap()
+            .children()
+            .map(Element::text)
+            .collect();
+        assert_eq!(
+            mechs,
+            [
+                "SCRAM-SHA-256-PLUS",
+                "SCRAM-SHA-256",
+                "SCRAM-SHA-1-PLUS",
+                "SCRAM-SHA-1"
+            ]
+        );
+        let cb = features
+            .get_child("sasl-channel-binding", ns::SASL_CB)
+            .unwrap();
+        assert_eq!(
+            cb.children()
+                .filter_map(|c| c.attr("type"))
+                .collect::<Vec<_>>(),
+            ["tls-exporter"]
+        );
+        assert!(features.has_child("limits", ns::STREAM_LIMITS));
+    }
+
+    /// Runs a SCRAM-SHA-1 login with the xmpp-rs client against the negotiator.
+    fn scram_login(n: &mut C2sNegotiator, password: &str, stored: &Credentials) -> Vec<Action> {
+        // "n": the client does not do channel binding. (The crate's default, "y", is a downgrade we refuse.)
+        let creds = sasl::common::Credentials::default()
+            .with_username("alice")
+            .with_password(password)
+            .with_channel_binding(sasl::common::ChannelBinding::None);
+        let mut client =
+            sasl::client::mechanisms::Scram::<sasl::common::scram::Sha1>::from_credentials(creds)
+                .unwrap();
+        let initial = BASE64.encode(client.initial());
+        let actions = n.handle(element(
+            Element::new("auth", ns::SASL)
+                .with_attr("mechanism", "SCRAM-SHA-1")
+                .with_text(initial),
+        ));
+        assert_eq!(
+            actions,
+            [Action::LookupCredentials {
+                username: "alice".into()
+            }]
+        );
+        let actions = n.handle(Input::Credentials(Lookup::Found(stored.clone())));
+        let challenge = sent(&actions)[0];
+        assert!(challenge.is("challenge", ns::SASL));
+        let response = client
+            .response(&BASE64.decode(challenge.text()).unwrap())
+            .unwrap();
+        n.handle(element(
+            Element::new("response", ns::SASL).with_text(BASE64.encode(response)),
+        ))
+    }
+
+    #[test]
+    fn login_bind_and_resource_limit() {
+        let stored = Credentials::from_password("correct horse battery").unwrap();
+        let mut n = secure_negotiator();
+        let actions = scram_login(&mut n, "correct horse battery", &stored);
+        assert!(sent(&actions)[0].is("success", ns::SASL));
+        assert_eq!(actions.last(), Some(&Action::ResetParser));
+        assert_eq!(n.authenticated_user(), Some("alice"));
+
+        let actions = n.handle(good_header());
+        assert!(sent(&actions)[0].has_child("bind", ns::BIND));
+
+        let bind = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "set")
+            .with_attr("id", "b")
+            .with_child(
+                Element::new("bind", ns::BIND)
+                    .with_child(Element::new("resource", ns::BIND).with_text("phone")),
+            );
+        let actions = n.handle(element(bind.clone()));
+        assert_eq!(
+            actions,
+            [Action::Bind {
+                username: "alice".into(),
+                resource: Some("phone".into())
+            }]
+        );
+        let actions = n.handle(Input::Bound(Err(BindRefusal::TooManyResources)));
+        assert_eq!(
+            closed_with(&actions),
+            Some(StreamCondition::PolicyViolation)
+        );
+    }
+
+    #[test]
+    fn bind_success_replies_with_the_jid() {
+        let stored = Credentials::from_password("correct horse battery").unwrap();
+        let mut n = secure_negotiator();
+        scram_login(&mut n, "correct horse battery", &stored);
+        n.handle(good_header());
+        let bind = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "set")
+            .with_attr("id", "b")
+            .with_child(Element::new("bind", ns::BIND));
+        assert_eq!(
+            n.handle(element(bind)),
+            [Action::Bind {
+                username: "alice".into(),
+                resource: None
+            }]
+        );
+        let jid = FullJid::new("alice@example.com/abc").unwrap();
+        let actions = n.handle(Input::Bound(Ok(jid.clone())));
+        let reply = sent(&actions)[0];
+        assert_eq!(reply.attr("type"), Some("result"));
+        assert_eq!(
+            reply
+                .get_child("bind", ns::BIND)
+                .unwrap()
+                .get_child("jid", ns::BIND)
+                .unwrap()
+                .text(),
+            jid.to_string()
+        );
+        assert_eq!(actions.last(), Some(&Action::Established(jid)));
+    }
+
+    #[test]
+    fn wrong_password_then_too_many_failures() {
+        let stored = Credentials::from_password("correct horse battery").unwrap();
+        let mut n = secure_negotiator();
+        let actions = scram_login(&mut n, "wrong password!", &stored);
+        assert!(sent(&actions)[0].has_child("not-authorized", ns::SASL));
+        assert_eq!(closed_with(&actions), None);
+        let actions = scram_login(&mut n, "still wrong!!", &stored);
+        assert_eq!(
+            closed_with(&actions),
+            Some(StreamCondition::PolicyViolation)
+        );
+    }
+
+    #[test]
+    fn unknown_mechanism_and_bad_base64() {
+        let mut n = secure_negotiator();
+        let actions = n.handle(element(
+            Element::new("auth", ns::SASL).with_attr("mechanism", "PLAIN"),
+        ));
+        assert!(sent(&actions)[0].has_child("invalid-mechanism", ns::SASL));
+        let actions = n.handle(element(
+            Element::new("auth", ns::SASL)
+                .with_attr("mechanism", "SCRAM-SHA-1")
+                .with_text("not base64!"),
+        ));
+        assert!(sent(&actions)[0].has_child("incorrect-encoding", ns::SASL));
+    }
+
+    #[test]
+    fn stanzas_before_login_close_the_stream() {
+        let mut n = secure_negotiator();
+        let actions = n.handle(element(Element::new("message", ns::CLIENT)));
+        assert_eq!(closed_with(&actions), Some(StreamCondition::NotAuthorized));
+    }
+
+    #[test]
+    fn client_close_is_answered() {
+        let mut n = secure_negotiator();
+        assert_eq!(
+            n.handle(Input::Stream(StreamEvent::Close)),
+            [Action::CloseStream]
+        );
+        assert!(n.handle(good_header()).is_empty());
+    }
+}

@@ -1,0 +1,333 @@
+//! The command line: `rookery [serve]`, `rookery user …`, `rookery check`.
+//!
+//! Every subcommand reads the same configuration as the server, so it finds the same data directory and domain;
+//! the user commands work on the database directly, whether the server runs or not.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use rookery_config::{Config, Loaded};
+use rookery_sasl::Credentials;
+use rookery_store::{Role, Store, StoreError};
+
+/// Rookery: a self-hosted XMPP server for families and small groups, configured like Snikket.
+#[derive(Parser, Debug)]
+#[command(name = "rookery", version)]
+pub struct Cli {
+    /// A snikket.conf-style file of SNIKKET_* variables; the environment wins over it.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Check the configuration and the certificate, and say what the server would do.
+    Check,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create an account.
+    Add {
+        /// The username (the part before @).
+        name: String,
+        /// The password; read from the terminal (or one line of standard input) when not given.
+        #[arg(long)]
+        password: Option<String>,
+        /// admin, normal or limited.
+        #[arg(long, default_value = "normal")]
+        role: String,
+    },
+    /// List the accounts.
+    List,
+    /// Delete an account.
+    Delete { name: String },
+    /// Set a new password.
+    Passwd {
+        name: String,
+        /// The new password; read from the terminal (or one line of standard input) when not given.
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Change an account's role (admin, normal or limited).
+    Role { name: String, role: String },
+}
+
+/// Shortest password accepted, as Snikket's password policy.
+const MIN_PASSWORD_CHARS: usize = 10;
+
+/// Loads the configuration, printing every error at once.
+pub fn load_config(cli: &Cli) -> Result<Config, ExitCode> {
+    match Config::load(std::env::vars(), cli.env_file.as_deref()) {
+        Ok(Loaded { config, warnings }) => {
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
+            Ok(config)
+        }
+        Err(errors) => {
+            eprintln!("The configuration has errors:\n{errors}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Runs a `user` subcommand.
+pub async fn run_user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let store = Store::open_sqlite(&config.database_path())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                config.database_path().display()
+            )
+        })?;
+    let result = user_command(config, &store, command).await;
+    store.close().await;
+    result
+}
+
+async fn user_command(config: &Config, store: &Store, command: UserCommand) -> anyhow::Result<()> {
+    let accounts = store.accounts();
+    match command {
+        UserCommand::Add {
+            name,
+            password,
+            role,
+        } => {
+            let name = username(&name)?;
+            let role: Role = role.parse().map_err(|_| {
+                anyhow::anyhow!("unknown role {role:?}: use admin, normal or limited")
+            })?;
+            let password = password_from(password)?;
+            let credentials =
+                Credentials::from_password(&password).context("cannot use that password")?;
+            match accounts.create(&name, &credentials, role).await {
+                Ok(()) => println!("Created {name}@{} ({})", config.domain, role_name(role)),
+                Err(StoreError::AlreadyExists) => bail!("{name}@{} already exists", config.domain),
+                Err(err) => return Err(err.into()),
+            }
+        }
+        UserCommand::List => {
+            for account in accounts.list().await? {
+                let disabled = if account.disabled { " (disabled)" } else { "" };
+                println!(
+                    "{}@{}\t{}{disabled}",
+                    account.username,
+                    config.domain,
+                    role_name(account.role)
+                );
+            }
+        }
+        UserCommand::Delete { name } => {
+            let name = username(&name)?;
+            if !accounts.delete(&name).await? {
+                bail!("there is no account {name}@{}", config.domain);
+            }
+            println!("Deleted {name}@{}", config.domain);
+        }
+        UserCommand::Passwd { name, password } => {
+            let name = username(&name)?;
+            if accounts.get(&name).await?.is_none() {
+                bail!("there is no account {name}@{}", config.domain);
+            }
+            let password = password_from(password)?;
+            let credentials =
+                Credentials::from_password(&password).context("cannot use that password")?;
+            accounts.set_credentials(&name, &credentials).await?;
+            println!("Changed the password of {name}@{}", config.domain);
+        }
+        UserCommand::Role { name, role } => {
+            let name = username(&name)?;
+            let role: Role = role.parse().map_err(|_| {
+                anyhow::anyhow!("unknown role {role:?}: use admin, normal or limited")
+            })?;
+            if !accounts.set_role(&name, role).await? {
+                bail!("there is no account {name}@{}", config.domain);
+            }
+            println!("{name}@{} is now {}", config.domain, role_name(role));
+        }
+    }
+    Ok(())
+}
+
+/// Snikket's names for the roles.
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Normal => "normal",
+        Role::Limited => "limited",
+    }
+}
+
+/// A username as the server compares it (nodeprep, as Prosody), or an error saying why it cannot be one.
+fn username(name: &str) -> anyhow::Result<String> {
+    let name = name.strip_suffix('@').unwrap_or(name);
+    match jid::NodePart::new(name) {
+        Ok(node) if !node.as_str().is_empty() => Ok(node.as_str().to_owned()),
+        _ => bail!("{name:?} cannot be a username"),
+    }
+}
+
+/// The password given, or one read from the terminal (asked twice) or from standard input.
+fn password_from(given: Option<String>) -> anyhow::Result<String> {
+    let password = match given {
+        Some(p) => p,
+        None if std::io::stdin().is_terminal() => {
+            let first = rpassword::prompt_password("Password: ")?;
+            let second = rpassword::prompt_password("Again: ")?;
+            if first != second {
+                bail!("the passwords do not match");
+            }
+            first
+        }
+        None => {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        bail!("a password needs at least {MIN_PASSWORD_CHARS} characters");
+    }
+    Ok(password)
+}
+
+/// `rookery check`: the configuration, the data directory, the database and the certificate.
+pub async fn run_check(config: &Config) -> anyhow::Result<bool> {
+    let mut ok = true;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Configuration: valid")?;
+    writeln!(
+        out,
+        "  domain:          {} ({})",
+        config.domain, config.domain_ascii
+    )?;
+    writeln!(out, "  data directory:  {}", config.data_dir.display())?;
+    let ports = [
+        ("client (STARTTLS)", config.c2s_port),
+        ("client (direct TLS)", config.c2s_direct_tls_port),
+    ];
+    for (name, port) in ports {
+        if port == 0 {
+            writeln!(out, "  {name}: off")?;
+        } else {
+            writeln!(out, "  {name}: port {port}")?;
+        }
+    }
+    let db = config.database_path();
+    if db.exists() {
+        match Store::open_sqlite(&db).await {
+            Ok(store) => {
+                let count = store.accounts().count().await?;
+                writeln!(out, "Database: {} ({count} accounts)", db.display())?;
+                store.close().await;
+            }
+            Err(err) => {
+                ok = false;
+                writeln!(out, "Database: {} cannot be opened: {err}", db.display())?;
+            }
+        }
+    } else {
+        writeln!(
+            out,
+            "Database: {} (not created yet; the server creates it)",
+            db.display()
+        )?;
+    }
+    let cert_dir = config.cert_dir();
+    if cert_dir.join("fullchain.pem").exists() {
+        rookery_tls::install_crypto_provider();
+        match rookery_tls::CertStore::open(
+            &cert_dir,
+            &config.data_dir,
+            &crate::certificate_names(config),
+        ) {
+            Ok(certs) => {
+                let status = certs.status();
+                writeln!(out, "Certificate: {:?}", status.source)?;
+                writeln!(out, "  names:     {}", status.names.join(", "))?;
+                writeln!(out, "  valid to:  {}", humantime_utc(status.not_after))?;
+                if !status.missing_names.is_empty() {
+                    writeln!(
+                        out,
+                        "  WARNING: does not cover {}",
+                        status.missing_names.join(", ")
+                    )?;
+                }
+                if status.not_after < std::time::SystemTime::now() {
+                    ok = false;
+                    writeln!(out, "  ERROR: the certificate has expired")?;
+                }
+            }
+            Err(err) => {
+                ok = false;
+                writeln!(
+                    out,
+                    "Certificate: {} cannot be used: {err}",
+                    cert_dir.display()
+                )?;
+            }
+        }
+    } else {
+        writeln!(
+            out,
+            "Certificate: none in {} — the server will use a self-signed certificate, which the apps will not trust",
+            cert_dir.display()
+        )?;
+    }
+    Ok(ok)
+}
+
+/// A UTC date for humans, without pulling in a date library.
+fn humantime_utc(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = secs / 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_454), (2026, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+
+    #[test]
+    fn usernames_are_nodeprepped() {
+        assert_eq!(username("Alice").unwrap(), "alice");
+        assert!(username("a@b").is_err());
+        assert!(username("").is_err());
+    }
+}

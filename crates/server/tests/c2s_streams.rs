@@ -1,0 +1,306 @@
+//! Stream-level behaviour against the real server: bad input gets its stream error and closes only that
+//! connection; resource limits, replacement, timeouts and shutdown.
+
+use std::time::Duration;
+
+use rookery_test_support::{Ending, TestClient, TestOptions, TestServer};
+use rookery_xml::{Element, ns};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A logged-in client sends a message to another and it arrives: the server still serves everyone.
+async fn still_serving(
+    server: &TestServer,
+    alice: &mut TestClient,
+    bob: &mut TestClient,
+    body: &str,
+) {
+    let msg = Element::new("message", ns::CLIENT)
+        .with_attr("to", bob.jid.clone().unwrap())
+        .with_attr("type", "chat")
+        .with_child(Element::new("body", ns::CLIENT).with_text(body));
+    alice.send(&msg).await.unwrap();
+    let got = bob.next_matching(|e| e.name() == "message").await.unwrap();
+    assert_eq!(got.get_child("body", ns::CLIENT).unwrap().text(), body);
+    let _ = server;
+}
+
+#[tokio::test]
+async fn bad_xml_gets_its_stream_error_and_others_keep_working() {
+    let server = TestServer::start().await;
+    server.add_user("alice", PASSWORD).await;
+    server.add_user("bob", PASSWORD).await;
+    server.add_user("mallory", PASSWORD).await;
+    let mut alice = server.login("alice", PASSWORD, Some("a")).await;
+    let mut bob = server.login("bob", PASSWORD, Some("b")).await;
+
+    let big_body = "x".repeat(300 * 1024);
+    let big = format!("<message to='bob@rookery.test/b'><body>{big_body}</body></message>");
+    let cases: [(&str, &[u8], bool); 7] = [
+        (
+            "not-well-formed",
+            b"<message><body>unclosed</message>",
+            true,
+        ),
+        ("not-well-formed", b"<message to='a' to='b'/>", true),
+        (
+            "restricted-xml",
+            b"<!DOCTYPE foo [<!ENTITY x 'y'>]><message/>",
+            true,
+        ),
+        (
+            "restricted-xml",
+            b"<message><body>&xxe;</body></message>",
+            true,
+        ),
+        ("restricted-xml", b"<!-- a comment --><message/>", true),
+        ("policy-violation", big.as_bytes(), true),
+        // The same bad input before login is refused just the same.
+        ("not-well-formed", b"<iq type='get'><unclosed></iq>", false),
+    ];
+    for (i, (condition, input, logged_in)) in cases.into_iter().enumerate() {
+        let mut mallory = if logged_in {
+            server.login("mallory", PASSWORD, Some("m")).await
+        } else {
+            server.connect().await
+        };
+        mallory.send_raw(input).await.unwrap();
+        assert_eq!(
+            mallory.ending().await.unwrap(),
+            Ending::StreamError(condition.into()),
+            "case {i}"
+        );
+        still_serving(&server, &mut alice, &mut bob, &format!("still here {i}")).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_stream_headers() {
+    let server = TestServer::start().await;
+    let cases: [(&str, &str); 4] = [
+        (
+            "host-unknown",
+            "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='elsewhere.example' version='1.0'>",
+        ),
+        (
+            "invalid-namespace",
+            "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='rookery.test' version='1.0'>",
+        ),
+        (
+            "invalid-namespace",
+            "<stream xmlns='jabber:client' to='rookery.test' version='1.0'>",
+        ),
+        (
+            "improper-addressing",
+            "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>",
+        ),
+    ];
+    for (condition, header) in cases {
+        let mut client = TestClient::connect_tcp(server.c2s, &server.domain)
+            .await
+            .unwrap();
+        client.send_raw(header.as_bytes()).await.unwrap();
+        assert_eq!(
+            client.ending().await.unwrap(),
+            Ending::StreamError(condition.into()),
+            "{header}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn plaintext_after_starttls_closes_the_connection() {
+    let server = TestServer::start().await;
+    let mut client = TestClient::connect_tcp(server.c2s, &server.domain)
+        .await
+        .unwrap();
+    client.open_stream().await.unwrap();
+    // <starttls/> and, in the same packet, a stanza that must never be taken as if it came over TLS.
+    client
+        .send_raw(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><iq type='get' id='x'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await
+        .unwrap();
+    // No <proceed/>: the connection is simply dropped.
+    assert_eq!(client.ending().await.unwrap(), Ending::Closed);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_eleventh_resource_is_refused() {
+    let server = TestServer::start_with(TestOptions {
+        vars: vec![("SNIKKET_MAX_USER_CLIENTS".into(), "10".into())],
+        ..Default::default()
+    })
+    .await;
+    server.add_user("alice", PASSWORD).await;
+    let mut clients = Vec::new();
+    for i in 0..10 {
+        clients.push(
+            server
+                .login("alice", PASSWORD, Some(&format!("r{i}")))
+                .await,
+        );
+    }
+    let mut eleventh = server.connect().await;
+    eleventh
+        .login("alice", PASSWORD, "SCRAM-SHA-1")
+        .await
+        .unwrap();
+    eleventh
+        .send_raw(b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r10</resource></bind></iq>")
+        .await
+        .unwrap();
+    assert_eq!(
+        eleventh.ending().await.unwrap(),
+        Ending::StreamError("policy-violation".into())
+    );
+    // The ten keep working; when one leaves, a new one may come.
+    let ping = Element::new("iq", ns::CLIENT)
+        .with_attr("type", "get")
+        .with_attr("id", "p")
+        .with_child(Element::new("ping", ns::PING));
+    assert_eq!(
+        clients[9].iq(&ping).await.unwrap().attr("type"),
+        Some("result")
+    );
+    clients.pop().unwrap().close().await.unwrap();
+    let mut again = server.connect().await;
+    again.login("alice", PASSWORD, "SCRAM-SHA-1").await.unwrap();
+    again.bind(Some("r10")).await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_bind_of_the_same_resource_replaces_the_first() {
+    let server = TestServer::start().await;
+    server.add_user("alice", PASSWORD).await;
+    server.add_user("bob", PASSWORD).await;
+    let mut first = server.login("alice", PASSWORD, Some("phone")).await;
+    let mut second = server.login("alice", PASSWORD, Some("phone")).await;
+    assert_eq!(
+        first.ending().await.unwrap(),
+        Ending::StreamError("conflict".into())
+    );
+    // Messages to the full JID now reach the new session.
+    let mut bob = server.login("bob", PASSWORD, None).await;
+    let msg = Element::new("message", ns::CLIENT)
+        .with_attr("to", "alice@rookery.test/phone")
+        .with_child(Element::new("body", ns::CLIENT).with_text("to the new one"));
+    bob.send(&msg).await.unwrap();
+    let got = second
+        .next_matching(|e| e.name() == "message")
+        .await
+        .unwrap();
+    assert_eq!(
+        got.get_child("body", ns::CLIENT).unwrap().text(),
+        "to the new one"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_forged_from_is_a_stream_error() {
+    let server = TestServer::start().await;
+    server.add_user("alice", PASSWORD).await;
+    let mut alice = server.login("alice", PASSWORD, Some("a")).await;
+    alice
+        .send_raw(
+            b"<message from='bob@rookery.test/x' to='alice@rookery.test'><body>hi</body></message>",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        alice.ending().await.unwrap(),
+        Ending::StreamError("invalid-from".into())
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_top_level_element_is_unsupported() {
+    let server = TestServer::start().await;
+    server.add_user("alice", PASSWORD).await;
+    let mut alice = server.login("alice", PASSWORD, Some("a")).await;
+    alice
+        .send_raw(b"<r xmlns='urn:example:unknown'/>")
+        .await
+        .unwrap();
+    assert_eq!(
+        alice.ending().await.unwrap(),
+        Ending::StreamError("unsupported-stanza-type".into())
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_sessions_get_a_whitespace_ping_then_a_timeout() {
+    let server = TestServer::start_with(TestOptions {
+        limits: Some(Box::new(|l| {
+            l.c2s_idle_timeout = Duration::from_millis(300);
+            l.c2s_unauthenticated_timeout = Duration::from_secs(2);
+        })),
+        ..Default::default()
+    })
+    .await;
+    server.add_user("alice", PASSWORD).await;
+    let mut alice = server.login("alice", PASSWORD, Some("a")).await;
+    assert_eq!(
+        alice.ending().await.unwrap(),
+        Ending::StreamError("connection-timeout".into())
+    );
+
+    // A connection that never logs in is closed too.
+    let mut lurker = TestClient::connect_tcp(server.c2s, &server.domain)
+        .await
+        .unwrap();
+    lurker.open_stream().await.unwrap();
+    assert_eq!(
+        lurker.ending().await.unwrap(),
+        Ending::StreamError("connection-timeout".into())
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn whitespace_keepalives_keep_a_session_open() {
+    let server = TestServer::start_with(TestOptions {
+        limits: Some(Box::new(|l| {
+            l.c2s_idle_timeout = Duration::from_millis(400)
+        })),
+        ..Default::default()
+    })
+    .await;
+    server.add_user("alice", PASSWORD).await;
+    let mut alice = server.login("alice", PASSWORD, Some("a")).await;
+    // Keep-alives for longer than two idle periods.
+    for _ in 0..10 {
+        alice.send_raw(b" ").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ping = Element::new("iq", ns::CLIENT)
+        .with_attr("type", "get")
+        .with_attr("id", "p")
+        .with_child(Element::new("ping", ns::PING));
+    assert_eq!(alice.iq(&ping).await.unwrap().attr("type"), Some("result"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn stopping_the_server_says_system_shutdown() {
+    let server = TestServer::start().await;
+    server.add_user("alice", PASSWORD).await;
+    let mut alice = server.login("alice", PASSWORD, Some("a")).await;
+    let mut unauthenticated = server.connect().await;
+    let stop = tokio::spawn(server.stop());
+    assert_eq!(
+        alice.ending().await.unwrap(),
+        Ending::StreamError("system-shutdown".into())
+    );
+    assert_eq!(
+        unauthenticated.ending().await.unwrap(),
+        Ending::StreamError("system-shutdown".into())
+    );
+    stop.await.unwrap();
+}

@@ -1,0 +1,284 @@
+//! The `rookery` command line, run as a user runs it.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use rookery_test_support::{TestOptions, TestServer};
+
+fn rookery(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    rookery_with_env(data, &[], args, stdin)
+}
+
+fn rookery_with_env(
+    data: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rookery"));
+    cmd.args(args)
+        .env_clear()
+        .env("SNIKKET_DOMAIN", "rookery.test")
+        .env("SNIKKET_ADMIN_EMAIL", "admin@rookery.test")
+        .env("SNIKKET_TWEAK_DATA_DIR", data)
+        .envs(env.iter().copied())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn user_commands() {
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path();
+    let out = rookery(
+        data,
+        &[
+            "user",
+            "add",
+            "Alice",
+            "--password",
+            "correct horse battery",
+            "--role",
+            "admin",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("alice@rookery.test"),
+        "the name is normalised: {}",
+        stdout(&out)
+    );
+    // The password from standard input when not given.
+    let out = rookery(
+        data,
+        &["user", "add", "bob"],
+        Some("another long password\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = rookery(
+        data,
+        &[
+            "user",
+            "add",
+            "alice",
+            "--password",
+            "correct horse battery",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    let out = rookery(data, &["user", "add", "carol", "--password", "short"], None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("at least 10 characters"),
+        "{}",
+        stderr(&out)
+    );
+    let out = rookery(
+        data,
+        &[
+            "user",
+            "add",
+            "bad@name",
+            "--password",
+            "correct horse battery",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let out = rookery(
+        data,
+        &[
+            "user",
+            "add",
+            "dave",
+            "--password",
+            "correct horse battery",
+            "--role",
+            "king",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("unknown role"), "{}", stderr(&out));
+
+    let list = stdout(&rookery(data, &["user", "list"], None));
+    assert_eq!(
+        list,
+        "alice@rookery.test\tadmin\nbob@rookery.test\tnormal\n"
+    );
+
+    assert!(
+        rookery(data, &["user", "role", "bob", "limited"], None)
+            .status
+            .success()
+    );
+    assert!(
+        rookery(
+            data,
+            &[
+                "user",
+                "passwd",
+                "bob",
+                "--password",
+                "a brand new password"
+            ],
+            None
+        )
+        .status
+        .success()
+    );
+    assert!(
+        rookery(data, &["user", "delete", "alice"], None)
+            .status
+            .success()
+    );
+    let list = stdout(&rookery(data, &["user", "list"], None));
+    assert_eq!(list, "bob@rookery.test\tlimited\n");
+    let out = rookery(data, &["user", "delete", "alice"], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no account"), "{}", stderr(&out));
+    // Passwords are never stored: the database holds no trace of one.
+    let db = std::fs::read(data.join("rookery/rookery.sqlite")).unwrap();
+    assert!(
+        !db.windows(b"a brand new password".len())
+            .any(|w| w == b"a brand new password")
+    );
+}
+
+#[tokio::test]
+async fn user_commands_work_while_the_server_runs() {
+    let server = TestServer::start_with(TestOptions::default()).await;
+    let out = rookery(
+        server.data_dir.path(),
+        &["user", "add", "erin", "--password", "correct horse battery"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let client = server
+        .login("erin", "correct horse battery", Some("cli"))
+        .await;
+    let out = rookery(
+        server.data_dir.path(),
+        &[
+            "user",
+            "passwd",
+            "erin",
+            "--password",
+            "the second password",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut again = server.connect().await;
+    assert!(
+        again
+            .login("erin", "correct horse battery", "SCRAM-SHA-1")
+            .await
+            .is_err()
+    );
+    again
+        .login("erin", "the second password", "SCRAM-SHA-256")
+        .await
+        .unwrap();
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+#[test]
+fn check_reports_configuration_and_certificate() {
+    let data = tempfile::tempdir().unwrap();
+    let out = rookery(data.path(), &["check"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Configuration: valid"), "{text}");
+    assert!(text.contains("self-signed"), "{text}");
+
+    let ca = rookery_test_support::TestCa::new();
+    ca.install_certbot_layout(
+        &data.path().join("letsencrypt/live/rookery.test"),
+        &["rookery.test", "groups.rookery.test", "share.rookery.test"],
+    );
+    let text = stdout(&rookery(data.path(), &["check"], None));
+    assert!(text.contains("groups.rookery.test"), "{text}");
+    assert!(!text.contains("WARNING"), "{text}");
+}
+
+#[test]
+fn configuration_errors_are_reported_together() {
+    let data = tempfile::tempdir().unwrap();
+    let out = rookery_with_env(
+        data.path(),
+        &[
+            ("SNIKKET_TWEAK_C2S_PORT", "not-a-port"),
+            ("SNIKKET_MAX_USER_CLIENTS", "many"),
+        ],
+        &["serve"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("SNIKKET_TWEAK_C2S_PORT") && err.contains("SNIKKET_MAX_USER_CLIENTS"),
+        "{err}"
+    );
+}
+
+#[test]
+fn env_file_is_read_and_the_environment_wins() {
+    let data = tempfile::tempdir().unwrap();
+    let conf = data.path().join("snikket.conf");
+    std::fs::write(
+        &conf,
+        "# test\nSNIKKET_DOMAIN=from-file.test\nSNIKKET_SITE_NAME=\"Our Place\"\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rookery"));
+    let out = cmd
+        .args(["--env-file", conf.to_str().unwrap(), "check"])
+        .env_clear()
+        .env("SNIKKET_ADMIN_EMAIL", "admin@from-file.test")
+        .env("SNIKKET_TWEAK_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("from-file.test"), "{}", stdout(&out));
+    let out = rookery_with_env(
+        data.path(),
+        &[],
+        &["--env-file", conf.to_str().unwrap(), "check"],
+        None,
+    );
+    assert!(
+        stdout(&out).contains("domain:          rookery.test"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -1,0 +1,83 @@
+//! Rookery's storage: repositories (accounts now; roster, archive, invites, circles, ... later) over SQLite, with
+//! the API shaped so that a PostgreSQL backend can be added behind it: [`Store`] dispatches to one module per
+//! backend, each with its own migrations (`migrations/<backend>/`), and one conformance suite runs against all.
+//!
+//! SQLite runs in WAL mode with a busy timeout, so the running server and a CLI process (`rookery user add`) can
+//! use the same database file at once.
+#![forbid(unsafe_code)]
+
+mod accounts;
+mod error;
+mod role;
+mod sqlite;
+
+pub use accounts::{Account, AccountSummary, Accounts};
+pub use error::StoreError;
+pub use role::{Role, UnknownRole};
+pub use rookery_sasl::{Credentials, ScramKeys};
+
+use std::path::Path;
+
+/// A handle on the database. Cheap to clone: the connection pools inside are shared.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// One variant per backend; each repository method matches on it and calls that backend's module.
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite(sqlite::SqliteStore),
+}
+
+impl Store {
+    /// Opens (creating the file and its parent directory if needed) the SQLite database at `path`, switches it to
+    /// WAL mode and runs pending migrations.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self {
+            backend: Backend::Sqlite(sqlite::SqliteStore::open_file(path).await?),
+        })
+    }
+
+    /// A private in-memory SQLite database, for tests. It lives as long as this `Store` and its clones.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        Ok(Self {
+            backend: Backend::Sqlite(sqlite::SqliteStore::open_in_memory().await?),
+        })
+    }
+
+    /// The accounts repository.
+    pub fn accounts(&self) -> Accounts {
+        Accounts::new(self.clone())
+    }
+
+    /// Checks that the database answers (for health endpoints).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.ping().await,
+        }
+    }
+
+    /// Closes every connection, waiting for those in use to be returned. SQLite checkpoints its WAL when the last
+    /// connection to a file closes, so a clean shutdown leaves a single database file behind.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(s) => s.close().await,
+        }
+    }
+
+    /// The backend's name, for logs: `sqlite` or `sqlite (in memory)`.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(s) => s.describe(),
+        }
+    }
+}
+
+/// The current time in unix seconds, as stored in `created_at`/`updated_at` columns. Taken here rather than with
+/// SQL functions so that every backend stores the same thing.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

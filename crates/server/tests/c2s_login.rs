@@ -1,6 +1,6 @@
 //! Client login against the real server on 127.0.0.1: STARTTLS, direct TLS, every SCRAM mechanism, failures.
 
-use rookery_test_support::{Ending, SaslFailure, TestClient, TestServer};
+use rookery_test_support::{Ending, SaslFailure, TestClient, TestOptions, TestServer};
 use rookery_xml::{Element, ns};
 
 const PASSWORD: &str = "correct horse battery";
@@ -188,4 +188,45 @@ async fn messages_between_sessions() {
         "hello <bob> & co"
     );
     server.stop().await;
+}
+
+#[tokio::test]
+async fn tls_profile_modern_refuses_tls_1_2_and_intermediate_allows_it() {
+    let tls12 = |server: &TestServer| {
+        server
+            .ca
+            .client_config_with_versions(&[], &[&rustls::version::TLS12])
+    };
+    let modern = TestServer::start().await;
+    assert!(
+        TestClient::connect_starttls(modern.c2s, &modern.domain, tls12(&modern))
+            .await
+            .is_err()
+    );
+    modern.stop().await;
+
+    let intermediate = TestServer::start_with(TestOptions {
+        vars: vec![("SNIKKET_TLS_PROFILE".into(), "intermediate".into())],
+        ..Default::default()
+    })
+    .await;
+    intermediate.add_user("alice", PASSWORD).await;
+    let mut client =
+        TestClient::connect_starttls(intermediate.c2s, &intermediate.domain, tls12(&intermediate))
+            .await
+            .unwrap();
+    // Over TLS 1.2 only tls-server-end-point is offered for channel binding (RFC 9266).
+    let features = client.features.clone().unwrap();
+    let cb: Vec<&str> = features
+        .get_child("sasl-channel-binding", ns::SASL_CB)
+        .unwrap()
+        .children()
+        .filter_map(|c| c.attr("type"))
+        .collect();
+    assert_eq!(cb, ["tls-server-end-point"]);
+    client
+        .login("alice", PASSWORD, "SCRAM-SHA-256")
+        .await
+        .unwrap();
+    intermediate.stop().await;
 }

@@ -436,10 +436,9 @@ fn warn_self_signed(served: &ServedCert, cert_dir: &Path) {
     warn!(
         "NO CERTIFICATE in {dir}: serving a SELF-SIGNED certificate for {names} (kept at {path}). \
          Apps and other XMPP servers will NOT trust it: clients will refuse to connect or warn their users, and \
-         federation will fail. To fix it, let the built-in ACME client get a certificate (DOMAIN, groups.DOMAIN and \
-         share.DOMAIN must resolve to this server and port 80 must reach it; see the log for ACME errors), or put \
-         fullchain.pem and privkey.pem in {dir} (certbot's layout). A new certificate there is picked up without a \
-         restart.",
+         federation will fail. To fix it, put fullchain.pem and privkey.pem for these names in {dir} (certbot's \
+         layout, e.g. from certbot itself); a new certificate there is picked up without a restart. (Rookery's own \
+         ACME client is not built yet.)",
         dir = cert_dir.display(),
         names = served.names.join(", "),
         path = path.display(),

@@ -11,3 +11,4 @@ pub mod scan;
 pub mod scram;
 pub mod tls;
 pub mod w1;
+pub mod xml_corpus;

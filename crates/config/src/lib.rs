@@ -201,21 +201,31 @@ pub struct Config {
 /// Internal limits. Defaults are Prosody's where Prosody has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest stanza a client may send (Prosody's `c2s_stanza_size_limit`, 256 KiB).
+    /// Largest stanza a client may send once logged in (Prosody's `c2s_stanza_size_limit`, 256 KiB).
     pub c2s_stanza_size: usize,
+    /// Largest stanza before login. Negotiation needs little, and thousands of half-open connections must not each
+    /// hold a quarter of a megabyte.
+    pub c2s_unauthenticated_stanza_size: usize,
     /// Largest stanza a federated server may send (Prosody's `s2s_stanza_size_limit`, 512 KiB).
     pub s2s_stanza_size: usize,
     /// Time a client connection may take to authenticate (Prosody's `c2s_timeout`, 300 s). Prosody's value is kept
     /// rather than something shorter because slow mobile links on first login do take minutes.
     pub c2s_unauthenticated_timeout: Duration,
-    /// After this long with nothing read the server sends a whitespace ping; after a second such period with still
-    /// nothing, it closes the connection (Prosody's `network_settings.read_timeout`, 840 s, to which mod_c2s answers
-    /// with a whitespace keepalive).
+    /// After this long with nothing read the server sends a whitespace keep-alive, so that the TCP stack notices a
+    /// dead peer (Prosody's `network_settings.read_timeout`, 840 s, to which mod_c2s answers the same way). A quiet
+    /// but healthy client stays connected.
     pub c2s_idle_timeout: Duration,
     /// How often certificate files on disk are checked for a renewal.
     pub cert_reload_interval: Duration,
-    /// Outgoing stanzas queued for one session before backpressure applies.
-    pub session_queue_len: usize,
+    /// Bytes of outgoing stanzas queued for one session (by an estimate of their size) before senders wait.
+    pub session_queue_bytes: usize,
+    /// How long a sender waits for room in a full session queue before that session is taken as stalled and closed.
+    pub slow_reader_timeout: Duration,
+    /// Open client connections from one IP address (a family behind one NAT has a few dozen devices at most).
+    /// Loopback is exempt, for local reverse proxies.
+    pub max_connections_per_ip: usize,
+    /// Open client connections in all.
+    pub max_connections: usize,
     /// Largest upload (Snikket's `http_file_share_size_limit`: 100 MiB plus a 16-byte XEP-0454 GCM tag).
     pub upload_file_size_limit: u64,
 }
@@ -224,11 +234,15 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             c2s_stanza_size: 256 * 1024,
+            c2s_unauthenticated_stanza_size: 16 * 1024,
             s2s_stanza_size: 512 * 1024,
             c2s_unauthenticated_timeout: Duration::from_secs(300),
             c2s_idle_timeout: Duration::from_secs(840),
             cert_reload_interval: Duration::from_secs(60),
-            session_queue_len: 1024,
+            session_queue_bytes: 1024 * 1024,
+            slow_reader_timeout: Duration::from_secs(10),
+            max_connections_per_ip: 64,
+            max_connections: 10_000,
             upload_file_size_limit: 100 * 1024 * 1024 + 16,
         }
     }

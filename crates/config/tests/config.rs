@@ -160,7 +160,8 @@ fn defaults_are_snikkets() {
     assert_eq!(l.c2s_unauthenticated_timeout, Duration::from_secs(300));
     assert_eq!(l.c2s_idle_timeout, Duration::from_secs(840));
     assert_eq!(l.cert_reload_interval, Duration::from_secs(60));
-    assert_eq!(l.session_queue_len, 1024);
+    assert_eq!(l.session_queue_bytes, 1024 * 1024);
+    assert_eq!(l.max_connections_per_ip, 64);
     assert_eq!(l.upload_file_size_limit, 104_857_616);
 }
 

@@ -1,7 +1,7 @@
 //! Typed hooks: where modules plug into stanza processing.
 //!
 //! The keys follow Prosody's event names so that a Prosody module maps onto a Rookery module directly:
-//! `iq/host/urn:xmpp:ping:ping` is [`IqKey`] `{ Get, Host, "urn:xmpp:ping", "ping" }`, `message/bare` is
+//! `iq/host/urn:xmpp:ping:ping` is `on_iq(Get, Host, "urn:xmpp:ping", "ping", …)`, `message/bare` is
 //! [`StanzaHook::Deliver`]`(Message, Bare)`, `pre-message/...` is [`StanzaHook::Pre`]`(Message)`. Handlers of one
 //! hook run in priority order, highest first, until one says it handled the stanza.
 
@@ -117,31 +117,42 @@ pub enum StanzaHook {
     Deliver(StanzaKind, Target),
 }
 
-/// The key of an IQ hook: type, target and the payload's namespace and name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct IqKey {
-    pub iq_type: IqType,
-    pub target: Target,
-    pub ns: String,
-    pub name: String,
-}
-
 struct Prioritised<H: ?Sized> {
     priority: i32,
     handler: Arc<H>,
 }
 
+/// IQ handlers by payload namespace, then payload name: nested so that a look-up borrows the payload's strings
+/// instead of building a key for every IQ.
+type IqHandlersByPayload = HashMap<String, HashMap<String, Vec<Prioritised<dyn IqHandler>>>>;
+
 /// Every hook of the server. Built once at start-up by the modules, read-only afterwards.
 #[derive(Default)]
 pub struct Hooks {
-    iq: HashMap<IqKey, Vec<Prioritised<dyn IqHandler>>>,
+    iq: HashMap<(IqType, Target), IqHandlersByPayload>,
     stanza: HashMap<StanzaHook, Vec<Prioritised<dyn StanzaHandler>>>,
 }
 
 impl Hooks {
-    /// Registers an IQ handler.
-    pub fn on_iq(&mut self, key: IqKey, priority: i32, handler: Arc<dyn IqHandler>) {
-        let list = self.iq.entry(key).or_default();
+    /// Registers an IQ handler for `iq_type` requests to `target` whose payload is `<name xmlns=ns>` (Prosody's
+    /// `iq-get/host/urn:xmpp:ping:ping` is `Get, Host, "urn:xmpp:ping", "ping"`).
+    pub fn on_iq(
+        &mut self,
+        iq_type: IqType,
+        target: Target,
+        ns: &str,
+        name: &str,
+        priority: i32,
+        handler: Arc<dyn IqHandler>,
+    ) {
+        let list = self
+            .iq
+            .entry((iq_type, target))
+            .or_default()
+            .entry(ns.to_owned())
+            .or_default()
+            .entry(name.to_owned())
+            .or_default();
         list.push(Prioritised { priority, handler });
         list.sort_by_key(|p| std::cmp::Reverse(p.priority));
     }
@@ -158,9 +169,21 @@ impl Hooks {
         self.stanza.get(&hook).is_some_and(|l| !l.is_empty())
     }
 
-    /// Runs the IQ handlers for `key` until one answers.
-    pub(crate) async fn run_iq(&self, key: &IqKey, request: IqRequest<'_>) -> IqOutcome {
-        let Some(list) = self.iq.get(key) else {
+    /// Runs the IQ handlers for this type, target and payload until one answers.
+    pub(crate) async fn run_iq(
+        &self,
+        iq_type: IqType,
+        target: Target,
+        ns: &str,
+        name: &str,
+        request: IqRequest<'_>,
+    ) -> IqOutcome {
+        let list = self
+            .iq
+            .get(&(iq_type, target))
+            .and_then(|by_ns| by_ns.get(ns))
+            .and_then(|by_name| by_name.get(name));
+        let Some(list) = list else {
             return IqOutcome::Pass;
         };
         for p in list {

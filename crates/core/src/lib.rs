@@ -23,7 +23,7 @@ pub use hooks::{
 };
 pub use module::{Module, Registry};
 pub use router::Origin;
-pub use session::{DeliveryError, Session, SessionRegistry};
+pub use session::{DeliveryError, Queued, Session, SessionRegistry, estimated_size};
 
 /// The running server's shared state. One per process, shared as `Arc<Server>`.
 pub struct Server {
@@ -54,7 +54,7 @@ impl Server {
             domain: config.domain.clone(),
             groups_domain: config.groups_domain(),
             share_domain: config.share_domain(),
-            sessions: SessionRegistry::new(config.limits.session_queue_len),
+            sessions: SessionRegistry::new(config.limits.session_queue_bytes),
             config,
             store,
             hooks,

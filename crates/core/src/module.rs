@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rookery_proto::IqType;
 
 use crate::disco::Disco;
-use crate::hooks::{Hooks, IqHandler, IqKey, StanzaHandler, StanzaHook, Target};
+use crate::hooks::{Hooks, IqHandler, StanzaHandler, StanzaHook, Target};
 
 /// A feature of the server (ping, disco, roster, ...).
 pub trait Module: Send + Sync + 'static {
@@ -34,13 +34,8 @@ impl Registry {
         priority: i32,
         handler: Arc<dyn IqHandler>,
     ) {
-        let key = IqKey {
-            iq_type,
-            target,
-            ns: ns.to_owned(),
-            name: name.to_owned(),
-        };
-        self.hooks.on_iq(key, priority, handler);
+        self.hooks
+            .on_iq(iq_type, target, ns, name, priority, handler);
     }
 
     /// Registers a message or presence handler.

@@ -14,7 +14,7 @@ use rookery_proto::{
 use rookery_xml::{Element, ns};
 
 use crate::Server;
-use crate::hooks::{Handled, IqKey, IqOutcome, IqRequest, StanzaEvent, StanzaHook, Target};
+use crate::hooks::{Handled, IqOutcome, IqRequest, StanzaEvent, StanzaHook, Target};
 use crate::session::Session;
 
 /// Who a stanza came from.
@@ -24,6 +24,19 @@ pub enum Origin {
     Client(Arc<Session>),
     /// The server itself (replies, notifications).
     Local,
+}
+
+impl Origin {
+    /// How long a delivery from this origin may wait for room in `target`'s queue. A session's own task drains
+    /// its own queue, so it must never wait on it; the server's own stanzas do not wait either.
+    fn wait_for(&self, target: &Session, server: &Server) -> Option<std::time::Duration> {
+        match self {
+            Self::Client(sender) if sender.id != target.id => {
+                Some(server.config.limits.slow_reader_timeout)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Where a stanza is going, once its `to` has been read.
@@ -63,25 +76,28 @@ impl Server {
             }
         }
         stanza.set_attr("from", session.jid.as_str());
-        let from = Jid::from(session.jid.clone());
+        let origin = Origin::Client(Arc::clone(session));
         let to = match stanza.attr("to") {
             None => None,
-            Some(to) => match Jid::new(to) {
-                Ok(jid) => Some(jid),
+            Some(raw) => match Jid::new(raw) {
+                Ok(jid) => {
+                    // Recipients and replies see the normalised JID, whatever case the client wrote.
+                    if jid.as_str() != raw {
+                        stanza.set_attr("to", jid.as_str());
+                    }
+                    Some(jid)
+                }
                 Err(_) => {
-                    self.bounce(
-                        &stanza,
-                        StanzaError::with_text(StanzaCondition::JidMalformed, "invalid 'to'"),
-                    );
+                    let error =
+                        StanzaError::with_text(StanzaCondition::JidMalformed, "invalid 'to'");
+                    self.bounce(&stanza, error).await;
                     return Ok(());
                 }
             },
         };
-        let origin = Origin::Client(Arc::clone(session));
+        let from = Jid::from(session.jid.clone());
         if self.hooks.has_stanza_handlers(StanzaHook::Pre(kind)) {
-            let to_jid = to
-                .clone()
-                .unwrap_or_else(|| Jid::from(session.jid.to_bare()));
+            let to_jid = to.unwrap_or_else(|| Jid::from(session.jid.to_bare()));
             let mut event = StanzaEvent {
                 kind,
                 stanza,
@@ -97,13 +113,15 @@ impl Server {
             {
                 return Ok(());
             }
+            // A hook may have readdressed the stanza: route it where the event now says.
             let StanzaEvent {
                 stanza,
                 from,
+                to,
                 origin,
                 ..
             } = event;
-            self.route(kind, stanza, from, to, origin).await;
+            self.route(kind, stanza, from, Some(to), origin).await;
         } else {
             self.route(kind, stanza, from, to, origin).await;
         }
@@ -128,20 +146,19 @@ impl Server {
             Destination::Local(target) => target,
             Destination::Remote => {
                 // Federation arrives with its own issue; until then remote domains are unreachable.
-                self.bounce(
-                    &stanza,
-                    StanzaError::with_text(
-                        StanzaCondition::RemoteServerNotFound,
-                        "federation is not available yet",
-                    ),
+                let error = StanzaError::with_text(
+                    StanzaCondition::RemoteServerNotFound,
+                    "federation is not available yet",
                 );
+                self.bounce(&stanza, error).await;
                 return;
             }
             Destination::Unserved => {
                 self.bounce(
                     &stanza,
                     StanzaError::new(StanzaCondition::ServiceUnavailable),
-                );
+                )
+                .await;
                 return;
             }
         };
@@ -160,9 +177,11 @@ impl Server {
                     if self.hooks.run_stanza(self, hook, &mut event).await == Handled::Yes {
                         return;
                     }
-                    self.deliver_default(kind, target, event.stanza, &event.to);
+                    self.deliver_default(kind, target, event.stanza, &event.to, &event.origin)
+                        .await;
                 } else {
-                    self.deliver_default(kind, target, stanza, &to);
+                    self.deliver_default(kind, target, stanza, &to, &origin)
+                        .await;
                 }
             }
         }
@@ -200,15 +219,14 @@ impl Server {
         origin: Origin,
     ) {
         let Some(iq_type) = IqType::of(&stanza) else {
-            self.bounce(
-                &stanza,
-                StanzaError::with_text(StanzaCondition::BadRequest, "an IQ needs a valid type"),
-            );
+            let error =
+                StanzaError::with_text(StanzaCondition::BadRequest, "an IQ needs a valid type");
+            self.bounce(&stanza, error).await;
             return;
         };
         if target == Target::Full {
             // IQs to a full JID go to that client, requests and responses alike.
-            self.deliver_to_full(stanza, &to);
+            self.deliver_to_full(stanza, &to, &origin).await;
             return;
         }
         if !iq_type.is_request() {
@@ -216,20 +234,12 @@ impl Server {
             return;
         }
         let Some(payload) = stanza.first_child() else {
-            self.bounce(
-                &stanza,
-                StanzaError::with_text(
-                    StanzaCondition::BadRequest,
-                    "an IQ request needs a payload",
-                ),
+            let error = StanzaError::with_text(
+                StanzaCondition::BadRequest,
+                "an IQ request needs a payload",
             );
+            self.bounce(&stanza, error).await;
             return;
-        };
-        let key = IqKey {
-            iq_type,
-            target,
-            ns: payload.ns().to_owned(),
-            name: payload.name().to_owned(),
         };
         let request = IqRequest {
             server: self,
@@ -238,7 +248,11 @@ impl Server {
             to: &to,
             origin: &origin,
         };
-        let reply = match self.hooks.run_iq(&key, request).await {
+        let outcome = self
+            .hooks
+            .run_iq(iq_type, target, payload.ns(), payload.name(), request)
+            .await;
+        let mut reply = match outcome {
             IqOutcome::Result(payload) => {
                 let mut reply = rookery_proto::stanza::iq_result(&stanza);
                 if let Some(payload) = payload {
@@ -252,33 +266,70 @@ impl Server {
                 &StanzaError::new(StanzaCondition::ServiceUnavailable),
             ),
         };
-        self.send_local(reply);
+        // An IQ without 'to' was for the sender's own account; its answer comes from no one in particular.
+        if stanza.attr("to").is_none() {
+            reply.remove_attr("from");
+        }
+        self.send_local(reply, &origin).await;
     }
 
     /// What happens to a message or presence that no module took.
-    fn deliver_default(&self, kind: StanzaKind, target: Target, stanza: Element, to: &Jid) {
+    async fn deliver_default(
+        &self,
+        kind: StanzaKind,
+        target: Target,
+        stanza: Element,
+        to: &Jid,
+        origin: &Origin,
+    ) {
         match (kind, target) {
-            (_, Target::Full) => {
-                let Ok(full) = to.try_as_full() else { return };
-                match self.sessions.get(full) {
+            (StanzaKind::Message, Target::Full) => {
+                let session = to
+                    .try_as_full()
+                    .ok()
+                    .and_then(|full| self.sessions.get(full));
+                match session {
                     Some(session) => {
-                        if let Err(err) = session.deliver(stanza)
-                            && kind == StanzaKind::Message
+                        if let Err(err) = session
+                            .deliver(stanza, origin.wait_for(&session, self))
+                            .await
                         {
                             self.bounce(
                                 &err.into_stanza(),
                                 StanzaError::new(StanzaCondition::ServiceUnavailable),
-                            );
+                            )
+                            .await;
                         }
                     }
-                    // RFC 6121 §8.5.3.2.1: a message to an unavailable resource is treated as sent to the bare JID.
-                    None if kind == StanzaKind::Message => self.deliver_to_account(stanza, to),
-                    // Presence to an unavailable resource is dropped (RFC 6121 §8.5.3.2.2, §8.5.3.2.3).
-                    None => {}
+                    // RFC 6121 §8.5.3.2.1: to an unavailable resource, a chat or normal message is treated as sent
+                    // to the bare JID, a groupchat message gets an error and a headline is dropped.
+                    None => match stanza.attr("type") {
+                        Some("groupchat") => {
+                            self.bounce(
+                                &stanza,
+                                StanzaError::new(StanzaCondition::ServiceUnavailable),
+                            )
+                            .await;
+                        }
+                        Some("headline") => {}
+                        _ => self.deliver_to_account(stanza, to, origin).await,
+                    },
+                }
+            }
+            (StanzaKind::Presence, Target::Full) => {
+                // Presence to an unavailable resource is dropped (RFC 6121 §8.5.3.2.2, §8.5.3.2.3).
+                let session = to
+                    .try_as_full()
+                    .ok()
+                    .and_then(|full| self.sessions.get(full));
+                if let Some(session) = session {
+                    let _ = session
+                        .deliver(stanza, origin.wait_for(&session, self))
+                        .await;
                 }
             }
             (StanzaKind::Message, Target::Bare | Target::Own) => {
-                self.deliver_to_account(stanza, to)
+                self.deliver_to_account(stanza, to, origin).await
             }
             // Presence broadcast and subscriptions come with the instant-messaging modules; messages and presence
             // to the server itself have nothing to do here.
@@ -288,46 +339,59 @@ impl Server {
 
     /// A message to an account: every bound session gets it. (Priority and presence rules belong to the
     /// instant-messaging modules, which take messages before this point.)
-    fn deliver_to_account(&self, stanza: Element, to: &Jid) {
+    async fn deliver_to_account(&self, stanza: Element, to: &Jid, origin: &Origin) {
         let username = to.node().map_or("", |n| n.as_str());
         let sessions = self.sessions.sessions_of(username);
         let Some((last, others)) = sessions.split_last() else {
             self.bounce(
                 &stanza,
                 StanzaError::new(StanzaCondition::ServiceUnavailable),
-            );
+            )
+            .await;
             return;
         };
         for session in others {
-            let _ = session.deliver(stanza.clone());
+            let _ = session
+                .deliver(stanza.clone(), origin.wait_for(session, self))
+                .await;
         }
-        let _ = last.deliver(stanza);
+        let _ = last.deliver(stanza, origin.wait_for(last, self)).await;
     }
 
     /// Delivers to a bound full JID, or answers IQ requests and messages for a missing one with an error.
-    fn deliver_to_full(&self, stanza: Element, to: &Jid) {
+    async fn deliver_to_full(&self, stanza: Element, to: &Jid, origin: &Origin) {
         let session = to
             .try_as_full()
             .ok()
             .and_then(|full| self.sessions.get(full));
         let undelivered = match session {
-            Some(session) => match session.deliver(stanza) {
+            Some(session) => match session
+                .deliver(stanza, origin.wait_for(&session, self))
+                .await
+            {
                 Ok(()) => return,
                 Err(err) => err.into_stanza(),
             },
             None => stanza,
         };
-        let is_request = IqType::of(&undelivered).is_some_and(IqType::is_request);
-        if is_request || undelivered.name() == "message" {
+        self.undeliverable(undelivered).await;
+    }
+
+    /// A stanza that cannot reach its recipient: IQ requests and messages are answered with an error (until
+    /// offline storage exists), everything else is dropped.
+    pub async fn undeliverable(&self, stanza: Element) {
+        let is_request = IqType::of(&stanza).is_some_and(IqType::is_request);
+        if is_request || stanza.name() == "message" {
             self.bounce(
-                &undelivered,
+                &stanza,
                 StanzaError::new(StanzaCondition::ServiceUnavailable),
-            );
+            )
+            .await;
         }
     }
 
     /// Sends a stanza the server made (a reply, an error, a notification) to a local JID.
-    pub fn send_local(&self, stanza: Element) {
+    pub async fn send_local(&self, stanza: Element, origin: &Origin) {
         let Some(to) = stanza.attr("to").and_then(|t| Jid::new(t).ok()) else {
             return;
         };
@@ -337,23 +401,28 @@ impl Server {
         match to.try_as_full() {
             Ok(full) => {
                 if let Some(session) = self.sessions.get(full) {
-                    let _ = session.deliver(stanza);
+                    let _ = session
+                        .deliver(stanza, origin.wait_for(&session, self))
+                        .await;
                 }
             }
             Err(bare) => {
                 let username = bare.node().map_or("", |n| n.as_str());
                 for session in self.sessions.sessions_of(username) {
-                    let _ = session.deliver(stanza.clone());
+                    let _ = session
+                        .deliver(stanza.clone(), origin.wait_for(&session, self))
+                        .await;
                 }
             }
         }
     }
 
     /// Answers a stanza with an error, unless it is an error itself (RFC 6120 §8.3.1: never answer an error).
-    pub fn bounce(&self, stanza: &Element, error: StanzaError) {
+    pub async fn bounce(&self, stanza: &Element, error: StanzaError) {
         if is_error(stanza) || stanza.attr("from").is_none() {
             return;
         }
-        self.send_local(error_reply(stanza, &error));
+        self.send_local(error_reply(stanza, &error), &Origin::Local)
+            .await;
     }
 }

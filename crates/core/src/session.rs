@@ -11,9 +11,16 @@ use jid::{BareJid, FullJid};
 use rookery_proto::StreamCondition;
 use rookery_proto::StreamError;
 use rookery_proto::c2s::BindRefusal;
-use rookery_xml::Element;
-use tokio::sync::mpsc;
+use rookery_xml::{Element, Node};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc};
 use tokio_util::sync::CancellationToken;
+
+/// A stanza waiting in a session's queue, holding its share of the queue's byte budget until it is written.
+#[derive(Debug)]
+pub struct Queued {
+    pub stanza: Element,
+    _budget: OwnedSemaphorePermit,
+}
 
 /// One bound resource.
 #[derive(Debug)]
@@ -21,7 +28,10 @@ pub struct Session {
     /// Unique for the life of the process; tells a replaced session from its successor with the same JID.
     pub id: u64,
     pub jid: FullJid,
-    queue: mpsc::Sender<Element>,
+    queue: mpsc::UnboundedSender<Queued>,
+    /// Bytes the queue may still take: the queue itself is bounded by this, not by its channel.
+    budget: Arc<Semaphore>,
+    budget_bytes: usize,
     close_signal: CancellationToken,
     close_reason: Mutex<Option<StreamError>>,
 }
@@ -31,7 +41,7 @@ pub struct Session {
 pub enum DeliveryError {
     /// The session is gone (its connection closed); the stanza is handed back.
     Gone(Element),
-    /// The session's queue is full: its client reads too slowly. The session is being closed.
+    /// The session's queue stayed full: its client reads too slowly. The session is being closed.
     Overloaded(Element),
 }
 
@@ -44,21 +54,56 @@ impl DeliveryError {
     }
 }
 
+/// The least a queued stanza costs, so that the number of queued stanzas is bounded too.
+const MIN_STANZA_COST: usize = 256;
+
 impl Session {
-    /// Queues a stanza for the client. Never waits: a client that does not keep up with its queue is
-    /// disconnected (as Prosody does when a send buffer overflows) rather than slowing down its senders.
-    pub fn deliver(&self, stanza: Element) -> Result<(), DeliveryError> {
-        match self.queue.try_send(stanza) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(s)) => Err(DeliveryError::Gone(s)),
-            Err(mpsc::error::TrySendError::Full(s)) => {
-                self.close(StreamError::with_text(
-                    StreamCondition::PolicyViolation,
-                    "too many unread stanzas",
-                ));
-                Err(DeliveryError::Overloaded(s))
-            }
+    /// Queues a stanza for the client. When the queue is full, a sender that may wait (`wait_for` is Some) waits
+    /// up to that long for room, which slows a flooding sender down to what the recipient reads; if there is still
+    /// no room, or the sender may not wait (the session's own task must never wait on its own queue), the
+    /// session is closed as stalled.
+    pub async fn deliver(
+        &self,
+        stanza: Element,
+        wait_for: Option<std::time::Duration>,
+    ) -> Result<(), DeliveryError> {
+        if self.is_closing() {
+            return Err(DeliveryError::Gone(stanza));
         }
+        let cost = estimated_size(&stanza).clamp(MIN_STANZA_COST, self.budget_bytes);
+        let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+        let permit = match Arc::clone(&self.budget).try_acquire_many_owned(cost) {
+            Ok(permit) => permit,
+            Err(TryAcquireError::Closed) => return Err(DeliveryError::Gone(stanza)),
+            Err(TryAcquireError::NoPermits) => {
+                let waited = match wait_for {
+                    Some(limit) => tokio::time::timeout(
+                        limit,
+                        Arc::clone(&self.budget).acquire_many_owned(cost),
+                    )
+                    .await
+                    .ok(),
+                    None => None,
+                };
+                match waited {
+                    Some(Ok(permit)) => permit,
+                    Some(Err(_)) => return Err(DeliveryError::Gone(stanza)),
+                    None => {
+                        self.close(StreamError::with_text(
+                            StreamCondition::PolicyViolation,
+                            "too many unread stanzas",
+                        ));
+                        return Err(DeliveryError::Overloaded(stanza));
+                    }
+                }
+            }
+        };
+        self.queue
+            .send(Queued {
+                stanza,
+                _budget: permit,
+            })
+            .map_err(|mpsc::error::SendError(q)| DeliveryError::Gone(q.stanza))
     }
 
     /// Asks the session's connection to close with this stream error. The first reason given wins.
@@ -80,6 +125,11 @@ impl Session {
         self.close_signal.cancelled().await;
     }
 
+    /// Whether someone asked the session to close: its connection must not act for it any more.
+    pub fn is_closing(&self) -> bool {
+        self.close_signal.is_cancelled()
+    }
+
     /// The stream error to close with, once [`Session::closed`] resolved.
     pub fn close_reason(&self) -> Option<StreamError> {
         self.close_reason
@@ -98,21 +148,37 @@ impl Session {
     }
 }
 
+/// Roughly how many bytes a stanza takes written out: enough to bound queues by memory, cheap enough for every
+/// stanza (one pass over its nodes, no writing).
+pub fn estimated_size(el: &Element) -> usize {
+    let mut size = 2 * el.name().len() + 5;
+    for a in el.attributes() {
+        size += a.name.len() + a.value.len() + 4;
+    }
+    for node in el.nodes() {
+        size += match node {
+            Node::Element(child) => estimated_size(child),
+            Node::Text(text) => text.len(),
+        };
+    }
+    size
+}
+
 /// All bound sessions of the local domain, by account.
 #[derive(Debug)]
 pub struct SessionRegistry {
     by_account: RwLock<HashMap<String, Vec<Arc<Session>>>>,
     next_id: AtomicU64,
-    queue_len: usize,
+    queue_bytes: usize,
 }
 
 impl SessionRegistry {
-    /// `queue_len` bounds each session's queue of stanzas waiting to be written.
-    pub fn new(queue_len: usize) -> Self {
+    /// `queue_bytes` bounds each session's queue of stanzas waiting to be written.
+    pub fn new(queue_bytes: usize) -> Self {
         Self {
             by_account: RwLock::new(HashMap::new()),
             next_id: AtomicU64::new(1),
-            queue_len: queue_len.max(1),
+            queue_bytes: queue_bytes.clamp(MIN_STANZA_COST, Semaphore::MAX_PERMITS),
         }
     }
 
@@ -123,7 +189,7 @@ impl SessionRegistry {
         bare: &BareJid,
         resource: Option<&str>,
         max_resources: usize,
-    ) -> Result<(Arc<Session>, mpsc::Receiver<Element>), BindRefusal> {
+    ) -> Result<(Arc<Session>, mpsc::UnboundedReceiver<Queued>), BindRefusal> {
         let username = bare.node().map_or("", |n| n.as_str()).to_owned();
         let mut map = self
             .by_account
@@ -157,11 +223,13 @@ impl SessionRegistry {
         if sessions.len() >= max_resources {
             return Err(BindRefusal::TooManyResources);
         }
-        let (tx, rx) = mpsc::channel(self.queue_len);
+        let (tx, rx) = mpsc::unbounded_channel();
         let session = Arc::new(Session {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             jid,
             queue: tx,
+            budget: Arc::new(Semaphore::new(self.queue_bytes)),
+            budget_bytes: self.queue_bytes,
             close_signal: CancellationToken::new(),
             close_reason: Mutex::new(None),
         });
@@ -204,15 +272,6 @@ impl SessionRegistry {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(username).cloned().unwrap_or_default()
-    }
-
-    /// Every session, e.g. to close them all at shutdown.
-    pub fn all(&self) -> Vec<Arc<Session>> {
-        let map = self
-            .by_account
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.values().flatten().cloned().collect()
     }
 
     /// How many sessions are bound.
@@ -264,19 +323,47 @@ mod tests {
         assert!(reg.get(&s2.jid).is_none());
     }
 
-    #[test]
-    fn full_queue_closes_the_session() {
-        let reg = SessionRegistry::new(1);
-        let (s, _rx) = reg.bind(&bare("bob@example.com"), Some("r"), 10).unwrap();
-        s.deliver(Element::new("message", rookery_xml::ns::CLIENT))
-            .unwrap();
+    #[tokio::test]
+    async fn a_full_queue_makes_senders_wait_then_closes_a_stalled_session() {
+        let reg = SessionRegistry::new(600);
+        let (s, mut rx) = reg.bind(&bare("bob@example.com"), Some("r"), 10).unwrap();
+        let msg = || Element::new("message", rookery_xml::ns::CLIENT).with_text("x".repeat(250));
+        s.deliver(msg(), None).await.unwrap();
+        s.deliver(msg(), None).await.unwrap();
+        // Full: a sender that may wait gets room as soon as the reader takes a stanza.
+        let reader = async {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            // Written out: its share of the budget comes back.
+            drop(rx.recv().await.unwrap());
+        };
+        let (sent, _) = tokio::join!(
+            s.deliver(msg(), Some(std::time::Duration::from_secs(20))),
+            reader
+        );
+        sent.unwrap();
+        assert!(!s.is_closing());
+        // Nobody reads: after the wait the session is closed as stalled.
         let err = s
-            .deliver(Element::new("message", rookery_xml::ns::CLIENT))
+            .deliver(msg(), Some(std::time::Duration::from_millis(10)))
+            .await
             .unwrap_err();
         assert!(matches!(err, DeliveryError::Overloaded(_)));
         assert_eq!(
             s.close_reason().unwrap().condition,
             StreamCondition::PolicyViolation
+        );
+    }
+
+    #[test]
+    fn sizes_are_estimated() {
+        let el = Element::new("message", rookery_xml::ns::CLIENT)
+            .with_attr("to", "a@b")
+            .with_child(Element::new("body", rookery_xml::ns::CLIENT).with_text("hello"));
+        let written = el.to_xml_string().len();
+        let estimate = estimated_size(&el);
+        assert!(
+            estimate + 40 >= written && estimate <= written * 2,
+            "{estimate} for {written}"
         );
     }
 }

@@ -120,7 +120,7 @@ async fn iq_handlers_run_by_priority_until_one_answers() {
         .handle_from_client(&alice, query("1", "high"))
         .await
         .unwrap();
-    let reply = queue.recv().await.unwrap();
+    let reply = queue.recv().await.unwrap().stanza;
     assert_eq!(reply.attr("type"), Some("result"));
     assert_eq!(reply.attr("to"), Some("alice@example.com/r"));
     assert_eq!(reply.get_child("answer", TEST_NS).unwrap().text(), "high");
@@ -129,7 +129,7 @@ async fn iq_handlers_run_by_priority_until_one_answers() {
         .handle_from_client(&alice, query("2", "low"))
         .await
         .unwrap();
-    let reply = queue.recv().await.unwrap();
+    let reply = queue.recv().await.unwrap().stanza;
     assert_eq!(reply.attr("type"), Some("error"));
     assert!(
         reply
@@ -166,7 +166,7 @@ async fn a_pre_hook_can_take_a_stanza() {
         .handle_from_client(&alice, msg("hello"))
         .await
         .unwrap();
-    let got = bob_queue.recv().await.unwrap();
+    let got = bob_queue.recv().await.unwrap().stanza;
     assert_eq!(got.get_child("body", ns::CLIENT).unwrap().text(), "hello");
     assert_eq!(got.attr("from"), Some("alice@example.com/r"));
     assert_eq!(module.filtered.load(Ordering::Relaxed), 1);

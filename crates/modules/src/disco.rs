@@ -1,7 +1,8 @@
 //! XEP-0030: Service Discovery for the server's domain, answered from what the modules registered.
 //!
 //! The server is `server/im`; disco#items lists the services (none yet: groups and upload arrive with their own
-//! modules). Queries to a node we do not have get `item-not-found`.
+//! modules). An account answers for itself as `account/registered`. Queries to a node we do not have get
+//! `item-not-found`.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ impl Module for DiscoModule {
         registry.disco.add_identity("server", "im", None);
         registry.disco.add_feature(ns::DISCO_INFO);
         registry.disco.add_feature(ns::DISCO_ITEMS);
+        registry.disco.add_account_feature(ns::DISCO_INFO);
         registry.on_iq(
             IqType::Get,
             Target::Host,
@@ -35,6 +37,23 @@ impl Module for DiscoModule {
             "query",
             0,
             Arc::new(SyncIq(host_items)),
+        );
+        // Clients ask their own account what it supports (PEP, MAM, ...) before using it.
+        registry.on_iq(
+            IqType::Get,
+            Target::Own,
+            ns::DISCO_INFO,
+            "query",
+            0,
+            Arc::new(SyncIq(account_info)),
+        );
+        registry.on_iq(
+            IqType::Get,
+            Target::Own,
+            ns::DISCO_ITEMS,
+            "query",
+            0,
+            Arc::new(SyncIq(account_items)),
         );
     }
 }
@@ -80,4 +99,31 @@ fn host_items(req: &IqRequest<'_>) -> IqOutcome {
         query.append_child(el);
     }
     IqOutcome::Result(Some(query))
+}
+
+/// The account's own disco#info: identity `account/registered`, as Prosody answers, and the features modules
+/// registered for accounts.
+fn account_info(req: &IqRequest<'_>) -> IqOutcome {
+    if asks_for_node(req) {
+        return IqOutcome::Error(StanzaError::new(StanzaCondition::ItemNotFound));
+    }
+    let mut query = Element::new("query", ns::DISCO_INFO).with_child(
+        Element::new("identity", ns::DISCO_INFO)
+            .with_attr("category", "account")
+            .with_attr("type", "registered"),
+    );
+    for feature in &req.server.disco.account_features {
+        query.append_child(
+            Element::new("feature", ns::DISCO_INFO).with_attr("var", feature.as_str()),
+        );
+    }
+    IqOutcome::Result(Some(query))
+}
+
+/// The account's own disco#items: none yet (PEP nodes come with PEP).
+fn account_items(req: &IqRequest<'_>) -> IqOutcome {
+    if asks_for_node(req) {
+        return IqOutcome::Error(StanzaError::new(StanzaCondition::ItemNotFound));
+    }
+    IqOutcome::Result(Some(Element::new("query", ns::DISCO_ITEMS)))
 }

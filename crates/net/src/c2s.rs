@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jid::BareJid;
-use rookery_core::{Server, Session};
+use rookery_core::{Queued, Server, Session};
 use rookery_proto::c2s::{Action, C2sNegotiator, C2sSettings, Input};
 use rookery_proto::{STREAM_CLOSE, StreamCondition, StreamError, write_top_level};
 use rookery_sasl::{ChannelBindings, Lookup, Mechanism};
@@ -16,12 +16,13 @@ use rookery_tls::CertStore;
 use rookery_xml::{Element, Limits, StreamEvent, StreamParser, ns};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::limiter::ConnectionLimiter;
 use crate::transport::Transport;
 
 /// How a listener starts its connections.
@@ -40,8 +41,8 @@ pub struct C2sListener {
     pub certs: Arc<CertStore>,
     pub tls: Arc<rustls::ServerConfig>,
     pub mode: C2sMode,
-    /// Bounds the number of open client connections across listeners.
-    pub connection_slots: Arc<Semaphore>,
+    /// Bounds open client connections, in all and per address, across listeners.
+    pub limiter: Arc<ConnectionLimiter>,
     pub tracker: TaskTracker,
 }
 
@@ -51,6 +52,11 @@ const READ_CHUNK: usize = 16 * 1024;
 const WRITE_BATCH: usize = 64 * 1024;
 /// A client that takes longer than this to accept a write is gone or hostile.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// At most this much of a closing session's queue is written before its stream error; the rest is answered as
+/// undeliverable.
+const CLOSING_DRAIN: usize = 256 * 1024;
+/// The last write of a closing connection gets this long.
+const CLOSING_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Failed SASL attempts allowed on one stream.
 const MAX_AUTH_FAILURES: u32 = 3;
 
@@ -75,8 +81,7 @@ impl C2sListener {
                     continue;
                 }
             };
-            let Ok(permit) = Arc::clone(&self.connection_slots).try_acquire_owned() else {
-                warn!(%peer, "too many connections; refusing");
+            let Some(slot) = self.limiter.admit(peer.ip()) else {
                 drop(tcp);
                 continue;
             };
@@ -86,7 +91,7 @@ impl C2sListener {
             self.tracker.spawn(
                 async move {
                     this.serve(tcp).await;
-                    drop(permit);
+                    drop(slot);
                 }
                 .instrument(span),
             );
@@ -121,8 +126,13 @@ impl C2sListener {
         };
         let settings = C2sSettings {
             domain: self.server.domain.clone(),
-            mechanisms: sasl_mechanisms(&self.server).await,
+            // Decided once TLS is up (see `sasl_mechanisms`).
+            mechanisms: match self.mode {
+                C2sMode::DirectTls => sasl_mechanisms(&self.server).await,
+                C2sMode::StartTls => Vec::new(),
+            },
             max_stanza_bytes: limits.c2s_stanza_size,
+            max_unauthenticated_stanza_bytes: limits.c2s_unauthenticated_stanza_size,
             max_auth_failures: MAX_AUTH_FAILURES,
         };
         let conn = Connection {
@@ -130,8 +140,9 @@ impl C2sListener {
             certs: Arc::clone(&self.certs),
             acceptor,
             transport: Some(transport),
+            // Small limits until login: negotiation needs little, and half-open connections must stay cheap.
             parser: StreamParser::new(Limits {
-                max_stanza_bytes: limits.c2s_stanza_size,
+                max_stanza_bytes: limits.c2s_unauthenticated_stanza_size,
                 ..Limits::CLIENT
             }),
             negotiator: C2sNegotiator::new(settings, bindings),
@@ -146,7 +157,8 @@ impl C2sListener {
 
 /// The SASL mechanisms to offer. SCRAM-SHA-256 only when every account has SHA-256 keys: a client that picks it
 /// could not log in to an account imported from Prosody, which has only SHA-1 keys, and clients pick the strongest
-/// mechanism offered before they say who they are.
+/// mechanism offered before they say who they are. Asked once per connection, after TLS (accounts change from the
+/// command line too, so the answer is not kept).
 async fn sasl_mechanisms(server: &Server) -> Vec<Mechanism> {
     match server.store.accounts().count_without_sha256().await {
         Ok(0) => vec![Mechanism::ScramSha256, Mechanism::ScramSha1],
@@ -158,19 +170,13 @@ async fn sasl_mechanisms(server: &Server) -> Vec<Mechanism> {
     }
 }
 
-/// Channel-binding data of a finished handshake. tls-exporter only over TLS 1.3: over TLS 1.2 it is safe only with
-/// the extended master secret, which RFC 9266 asks us not to assume.
+/// Channel-binding data of a finished handshake (tls-exporter only over TLS 1.3; see `rookery_tls::tls_exporter`).
 fn channel_bindings(transport: &Transport, certs: &CertStore) -> ChannelBindings {
     let Some(tls) = transport.tls() else {
         return ChannelBindings::default();
     };
-    let tls_exporter = if tls.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
-        rookery_tls::tls_exporter(tls)
-    } else {
-        None
-    };
     ChannelBindings {
-        tls_exporter,
+        tls_exporter: rookery_tls::tls_exporter(tls),
         tls_server_end_point: Some(certs.tls_server_end_point()),
     }
 }
@@ -178,7 +184,7 @@ fn channel_bindings(transport: &Transport, certs: &CertStore) -> ChannelBindings
 /// A bound session and its queue.
 struct BoundSession {
     session: Arc<Session>,
-    queue: mpsc::Receiver<Element>,
+    queue: mpsc::UnboundedReceiver<Queued>,
 }
 
 /// One client connection.
@@ -202,7 +208,7 @@ struct Connection {
 enum Wake {
     Shutdown,
     SessionClosed,
-    Queued(Option<Element>),
+    Queued(Option<Queued>),
     Read(std::io::Result<usize>),
     Timeout,
 }
@@ -212,7 +218,6 @@ impl Connection {
         let idle = self.server.config.limits.c2s_idle_timeout;
         let mut read_buf = vec![0u8; READ_CHUNK];
         let mut idle_deadline = Instant::now() + idle;
-        let mut pinged = false;
         while !self.done {
             if !self.flush().await {
                 break;
@@ -229,8 +234,9 @@ impl Connection {
                 Some(bound) => (Some(&bound.session), Some(&mut bound.queue)),
                 None => (None, None),
             };
+            // Not biased: a session flooded with incoming stanzas must still read its own client, and a client that
+            // sends without pause must still get what is queued for it.
             let wake = tokio::select! {
-                biased;
                 () = self.server.shutdown.cancelled() => Wake::Shutdown,
                 () = async {
                     match session {
@@ -255,7 +261,7 @@ impl Connection {
                     let reason = self.session.as_ref().and_then(|b| b.session.close_reason());
                     self.close(reason.unwrap_or_else(|| StreamError::new(StreamCondition::Reset)));
                 }
-                Wake::Queued(Some(stanza)) => self.write_queued(stanza),
+                Wake::Queued(Some(queued)) => self.write_queued(queued),
                 Wake::Queued(None) => self.done = true,
                 Wake::Read(Ok(0)) => {
                     debug!("peer closed the connection");
@@ -263,7 +269,6 @@ impl Connection {
                 }
                 Wake::Read(Ok(n)) => {
                     idle_deadline = Instant::now() + idle;
-                    pinged = false;
                     self.parser.feed(&read_buf[..n]);
                     self.process_input().await;
                 }
@@ -277,20 +282,22 @@ impl Connection {
                         "took too long to log in",
                     ));
                 }
-                Wake::Timeout if !pinged => {
-                    // A whitespace ping: a dead peer's TCP stack will now fail the connection for us.
-                    self.out.push(b' ');
-                    pinged = true;
-                    idle_deadline = Instant::now() + idle;
-                }
                 Wake::Timeout => {
-                    self.close(StreamError::new(StreamCondition::ConnectionTimeout));
+                    // A whitespace keep-alive, as Prosody sends: if the peer is gone, TCP now finds out and the
+                    // next read fails; a quiet but healthy client stays connected.
+                    self.out.push(b' ');
+                    idle_deadline = Instant::now() + idle;
                 }
             }
         }
         let _ = self.flush().await;
-        if let Some(bound) = self.session.take() {
+        if let Some(mut bound) = self.session.take() {
             self.server.sessions.unbind(&bound.session);
+            // Whatever is still queued did not reach the client: answer it as undeliverable rather than drop it.
+            bound.queue.close();
+            while let Ok(queued) = bound.queue.try_recv() {
+                self.server.undeliverable(queued.stanza).await;
+            }
             info!(jid = %bound.session.jid, "session ended");
         }
         if let Some(mut transport) = self.transport.take() {
@@ -306,7 +313,12 @@ impl Connection {
         let Some(transport) = self.transport.as_mut() else {
             return false;
         };
-        let result = timeout(WRITE_TIMEOUT, async {
+        let limit = if self.done {
+            CLOSING_WRITE_TIMEOUT
+        } else {
+            WRITE_TIMEOUT
+        };
+        let result = timeout(limit, async {
             transport.write_all(&self.out).await?;
             transport.flush().await
         })
@@ -327,15 +339,21 @@ impl Connection {
         }
     }
 
-    /// Serialises a queued stanza and whatever else is waiting, up to one write batch.
-    fn write_queued(&mut self, first: Element) {
-        write_top_level(&first, &mut self.out, ns::CLIENT);
+    /// Serialises a queued stanza and whatever else is waiting, up to one write batch. Each stanza's share of the
+    /// queue budget is released as it is serialised.
+    fn write_queued(&mut self, first: Queued) {
+        write_top_level(&first.stanza, &mut self.out, ns::CLIENT);
+        self.drain_queue(WRITE_BATCH);
+    }
+
+    /// Serialises queued stanzas until `out` holds `up_to` bytes or the queue is empty.
+    fn drain_queue(&mut self, up_to: usize) {
         let Some(bound) = self.session.as_mut() else {
             return;
         };
-        while self.out.len() < WRITE_BATCH {
+        while self.out.len() < up_to {
             match bound.queue.try_recv() {
-                Ok(stanza) => write_top_level(&stanza, &mut self.out, ns::CLIENT),
+                Ok(queued) => write_top_level(&queued.stanza, &mut self.out, ns::CLIENT),
                 Err(_) => break,
             }
         }
@@ -354,6 +372,11 @@ impl Connection {
                 }
             };
             match (&self.session, event) {
+                (Some(bound), StreamEvent::Element(_)) if bound.session.is_closing() => {
+                    // Replaced or being closed: its JID may already belong to a new session, which must not get
+                    // the answers to this one's requests.
+                    return;
+                }
                 (Some(bound), StreamEvent::Element(stanza)) => {
                     let session = Arc::clone(&bound.session);
                     if let Err(err) = self.server.handle_from_client(&session, stanza).await {
@@ -395,17 +418,24 @@ impl Connection {
     /// Carries out one negotiation action; returns the input it produced, if any.
     async fn perform(&mut self, action: Action) -> Option<Input> {
         match action {
-            Action::SendRaw(raw) => self.out.extend_from_slice(raw.as_bytes()),
-            Action::Send(el) => {
-                log_auth_outcome(&el, self.negotiator.authenticated_user());
-                write_top_level(&el, &mut self.out, ns::CLIENT);
+            Action::SendRaw(_) | Action::Send(_) | Action::Close(_) | Action::CloseStream => {
+                self.write_action(action);
             }
             Action::StartTls => return self.start_tls().await,
-            Action::ResetParser => self.parser.reset(),
+            Action::ResetParser => {
+                // SASL success: a new stream starts, and may already be in the buffer. Logged in now, the
+                // client gets the full stanza size.
+                self.parser.restart();
+                self.parser.set_limits(Limits {
+                    max_stanza_bytes: self.server.config.limits.c2s_stanza_size,
+                    ..Limits::CLIENT
+                });
+            }
             Action::LookupCredentials { username } => {
                 return match self.server.store.accounts().get(&username).await {
+                    // A disabled account is told so only after a valid proof (see `Lookup::Disabled`).
                     Ok(Some(account)) if account.disabled => {
-                        Some(Input::Credentials(Lookup::Disabled))
+                        Some(Input::Credentials(Lookup::Disabled(account.credentials)))
                     }
                     Ok(Some(account)) => {
                         Some(Input::Credentials(Lookup::Found(account.credentials)))
@@ -439,25 +469,16 @@ impl Connection {
                 return Some(Input::Bound(result));
             }
             Action::Established(jid) => info!(%jid, "session started"),
-            Action::Close(err) => {
-                write_top_level(&err.to_element(), &mut self.out, ns::CLIENT);
-                self.out.extend_from_slice(STREAM_CLOSE);
-                self.done = true;
-            }
-            Action::CloseStream => {
-                self.out.extend_from_slice(STREAM_CLOSE);
-                self.done = true;
-            }
         }
         None
     }
 
     /// `<proceed/>` is queued: write it, make sure nothing was sent after `<starttls/>`, and run the handshake.
     async fn start_tls(&mut self) -> Option<Input> {
-        if self.parser.buffered() > 0 {
+        if self.parser.has_pending_input() {
             // Bytes sent in plaintext after <starttls/> would be read as if they came over TLS: the STARTTLS
             // command-injection class of attack. Refuse the connection.
-            warn!("data after <starttls/>; closing");
+            info!("data after <starttls/>; closing");
             self.out.clear();
             self.done = true;
             return None;
@@ -480,6 +501,8 @@ impl Connection {
                 }
                 self.transport = Some(transport);
                 self.parser.reset();
+                self.negotiator
+                    .set_mechanisms(sasl_mechanisms(&self.server).await);
                 Some(Input::TlsEstablished { bindings })
             }
             Ok(Err(err)) => {
@@ -495,25 +518,42 @@ impl Connection {
         }
     }
 
-    /// Ends the stream with an error (after a header, if none was sent yet).
+    /// Ends the stream with an error (after a header, if none was sent yet). What is queued for the session is
+    /// written first: a replaced or shut-down session still gets what was sent to it.
     fn close(&mut self, err: StreamError) {
         let mut actions = Vec::new();
         if self.session.is_some() {
+            // Bounded: a session closed for not reading must not have its whole queue written out now.
+            self.drain_queue(CLOSING_DRAIN);
             actions.push(Action::Close(err));
         } else {
             self.negotiator.close(&mut actions, err);
         }
         for action in actions {
-            match action {
-                Action::SendRaw(raw) => self.out.extend_from_slice(raw.as_bytes()),
-                Action::Close(err) => {
-                    write_top_level(&err.to_element(), &mut self.out, ns::CLIENT);
-                    self.out.extend_from_slice(STREAM_CLOSE);
-                }
-                _ => {}
-            }
+            self.write_action(action);
         }
         self.done = true;
+    }
+
+    /// Writes what an output action asks to be written (other actions are not for writing and are ignored).
+    fn write_action(&mut self, action: Action) {
+        match action {
+            Action::SendRaw(raw) => self.out.extend_from_slice(raw.as_bytes()),
+            Action::Send(el) => {
+                log_auth_outcome(&el, self.negotiator.authenticated_user());
+                write_top_level(&el, &mut self.out, ns::CLIENT);
+            }
+            Action::Close(err) => {
+                write_top_level(&err.to_element(), &mut self.out, ns::CLIENT);
+                self.out.extend_from_slice(STREAM_CLOSE);
+                self.done = true;
+            }
+            Action::CloseStream => {
+                self.out.extend_from_slice(STREAM_CLOSE);
+                self.done = true;
+            }
+            _ => {}
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod c2s;
+mod limiter;
 mod transport;
 
 pub use c2s::{C2sListener, C2sMode};
+pub use limiter::{ConnectionLimiter, ConnectionSlot};

@@ -24,8 +24,10 @@ pub struct C2sSettings {
     /// SASL mechanisms allowed, most preferred first, without the -PLUS variants: those are offered in front of
     /// their plain variants whenever the TLS layer gives channel-binding data.
     pub mechanisms: Vec<Mechanism>,
-    /// The stanza size limit, advertised with XEP-0478.
+    /// The stanza size limit once logged in, advertised with XEP-0478.
     pub max_stanza_bytes: usize,
+    /// The stanza size limit before login, advertised before login.
+    pub max_unauthenticated_stanza_bytes: usize,
     /// After this many failed SASL attempts the stream is closed.
     pub max_auth_failures: u32,
 }
@@ -132,15 +134,10 @@ impl C2sNegotiator {
         }
     }
 
-    /// Whether the stream runs over TLS.
-    pub fn is_secure(&self) -> bool {
-        self.secure
-    }
-
-    /// Whether a stream header has been sent, so that a stream error can be written directly (RFC 6120
-    /// §4.9.1.2 requires a header before an error).
-    pub fn header_sent(&self) -> bool {
-        self.header_sent
+    /// Sets the SASL mechanisms to offer. The connection decides them once TLS is up (they depend on the accounts,
+    /// and asking costs a query that a peer should not get for free).
+    pub fn set_mechanisms(&mut self, mechanisms: Vec<Mechanism>) {
+        self.settings.mechanisms = mechanisms;
     }
 
     /// The authenticated account's username, once SASL succeeded.
@@ -369,12 +366,15 @@ impl C2sNegotiator {
         features
     }
 
-    /// XEP-0478 stream limits: the largest stanza we accept.
+    /// XEP-0478 stream limits: the largest stanza we accept at this point of the stream.
     fn limits_feature(&self) -> Element {
-        Element::new("limits", ns::STREAM_LIMITS).with_child(
-            Element::new("max-bytes", ns::STREAM_LIMITS)
-                .with_text(self.settings.max_stanza_bytes.to_string()),
-        )
+        let max = if self.authenticated {
+            self.settings.max_stanza_bytes
+        } else {
+            self.settings.max_unauthenticated_stanza_bytes
+        };
+        Element::new("limits", ns::STREAM_LIMITS)
+            .with_child(Element::new("max-bytes", ns::STREAM_LIMITS).with_text(max.to_string()))
     }
 
     fn on_negotiation_element(&mut self, el: Element, out: &mut Vec<Action>) {
@@ -689,6 +689,7 @@ mod tests {
             domain: DOMAIN.into(),
             mechanisms: vec![Mechanism::ScramSha256, Mechanism::ScramSha1],
             max_stanza_bytes: 262_144,
+            max_unauthenticated_stanza_bytes: 16_384,
             max_auth_failures: 2,
         }
     }

@@ -20,7 +20,10 @@ pub const MAX_CLIENT_MESSAGE_LEN: usize = 8 * 1024;
 pub enum Lookup {
     Found(Credentials),
     NotFound,
-    Disabled,
+    /// The account exists but may not log in. The exchange runs with its real credentials exactly as
+    /// for [`Lookup::Found`] and answers `account-disabled` only where it would have succeeded:
+    /// only someone who knows the password learns that the account is disabled.
+    Disabled(Credentials),
 }
 
 /// One server-side SASL exchange (sans-IO: no I/O, no clock).
@@ -92,6 +95,8 @@ struct ScramChallenged {
     keys: ScramKeys,
     /// False when `keys` are decoys: the exchange then fails whatever the proof.
     genuine: bool,
+    /// A valid proof ends in `account-disabled` instead of success.
+    disabled: bool,
 }
 
 struct PlainAttempt {
@@ -253,9 +258,11 @@ impl ServerExchange {
     }
 
     fn scram_server_first(&mut self, first: ScramFirst, lookup: Lookup) -> Step {
+        let disabled = matches!(lookup, Lookup::Disabled(_));
         let stored = match lookup {
-            Lookup::Disabled => return Failure::new(Condition::AccountDisabled).into(),
-            Lookup::Found(credentials) => credentials.for_algo(first.algo).cloned(),
+            Lookup::Found(credentials) | Lookup::Disabled(credentials) => {
+                credentials.for_algo(first.algo).cloned()
+            }
             Lookup::NotFound => None,
         };
         let genuine = stored.is_some();
@@ -276,6 +283,7 @@ impl ServerExchange {
             auth_message_prefix,
             keys,
             genuine,
+            disabled,
         }));
         Step::Challenge(server_first.into_bytes())
     }
@@ -356,6 +364,9 @@ fn scram_final(challenged: ScramChallenged, data: &[u8]) -> Step {
         &last.proof,
     );
     if bool::from(proof_ok & subtle::Choice::from(u8::from(challenged.genuine))) {
+        if challenged.disabled {
+            return Failure::new(Condition::AccountDisabled).into();
+        }
         let server_final = scram::server_final(challenged.algo, &challenged.keys, &auth_message);
         success(challenged.username, challenged.authzid, Some(server_final))
     } else {
@@ -394,24 +405,24 @@ fn parse_plain(data: &[u8]) -> Result<PlainAttempt, Failure> {
 
 fn plain_verify(attempt: PlainAttempt, lookup: Lookup) -> Step {
     let password = attempt.prepared_password.as_bytes();
+    let disabled = matches!(lookup, Lookup::Disabled(_));
     let verified = match lookup {
-        Lookup::Disabled => return Failure::new(Condition::AccountDisabled).into(),
-        Lookup::Found(credentials)
+        Lookup::Found(credentials) | Lookup::Disabled(credentials)
             if credentials.sha1.is_some() || credentials.sha256.is_some() =>
         {
             credentials.verify_prepared_password(password)
         }
         // Spend the same PBKDF2 work as for a real account, so timing does not reveal existence.
-        Lookup::Found(_) | Lookup::NotFound => {
+        Lookup::Found(_) | Lookup::Disabled(_) | Lookup::NotFound => {
             let decoy = decoy_keys(HashAlgo::Sha256, &attempt.username);
             let _ = decoy.verify_prepared_password(HashAlgo::Sha256, password);
             false
         }
     };
-    if verified {
-        success(attempt.username, attempt.authzid, None)
-    } else {
-        Failure::new(Condition::NotAuthorized).into()
+    match (verified, disabled) {
+        (true, false) => success(attempt.username, attempt.authzid, None),
+        (true, true) => Failure::new(Condition::AccountDisabled).into(),
+        (false, _) => Failure::new(Condition::NotAuthorized).into(),
     }
 }
 

@@ -12,7 +12,10 @@
 //! [`ScramKeys::from_prosody`].
 //!
 //! Unknown accounts are not revealed by the exchange: SCRAM continues with a decoy salt derived
-//! from the username and fails only at the end, exactly as a wrong password does.
+//! from the username and fails only at the end, exactly as a wrong password does. Disabled
+//! accounts are revealed only to someone who knows the password: the exchange runs with the
+//! account's real credentials and answers `account-disabled` instead of success, while a wrong
+//! password gets `not-authorized` as for any other account.
 
 #![forbid(unsafe_code)]
 

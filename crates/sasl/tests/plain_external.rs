@@ -89,10 +89,19 @@ fn plain_wrong_password_unknown_user_and_keyless_account_fail_alike() {
 }
 
 #[test]
-fn plain_disabled_account() {
+fn plain_disabled_account_is_revealed_only_by_the_right_password() {
     assert_eq!(
-        plain_exchange(b"\0user\0pencil", Lookup::Disabled),
+        plain_exchange(b"\0user\0pencil", Lookup::Disabled(credentials())),
         Step::Failure(Failure::new(Condition::AccountDisabled))
+    );
+    let not_authorized = Step::Failure(Failure::new(Condition::NotAuthorized));
+    assert_eq!(
+        plain_exchange(b"\0user\0Pencil", Lookup::Disabled(credentials())),
+        not_authorized
+    );
+    assert_eq!(
+        plain_exchange(b"\0user\0pencil", Lookup::Disabled(Credentials::default())),
+        not_authorized
     );
 }
 

@@ -14,7 +14,7 @@ fn any_lookup() -> impl Strategy<Value = Lookup> {
     prop_oneof![
         Just(Lookup::Found(credentials())),
         Just(Lookup::NotFound),
-        Just(Lookup::Disabled),
+        Just(Lookup::Disabled(credentials())),
     ]
 }
 

@@ -1011,22 +1011,76 @@ fn found_without_any_keys_behaves_like_unknown() {
     assert_eq!(step, Step::Failure(not_authorized()));
 }
 
+/// A client for `mechanism` that binds to tls-exporter when it is a -PLUS one.
+fn client_for(mechanism: Mechanism, username: &str, password: &str) -> HandClient {
+    let (gs2_header, cb_data) = if mechanism.is_plus() {
+        ("p=tls-exporter,,", EXPORTER_DATA)
+    } else {
+        ("n,,", &b""[..])
+    };
+    HandClient::new(algo_of(mechanism), username, password, gs2_header, cb_data)
+}
+
 #[test]
-fn disabled_account() {
+fn disabled_account_is_revealed_only_by_a_valid_proof() {
     for mechanism in SCRAM_MECHANISMS {
-        let first: &[u8] = if mechanism.is_plus() {
-            b"p=tls-exporter,,n=user,r=abc"
-        } else {
-            b"n,,n=user,r=abc"
-        };
+        let client = client_for(mechanism, USER, PASSWORD);
         let mut exchange = ServerExchange::new(mechanism, both_bindings());
-        expect_need_credentials(exchange.step(Some(first)));
+        let (server_first, step) =
+            run_exchange(&mut exchange, &client, Lookup::Disabled(credentials()));
         assert_eq!(
-            exchange.provide(Lookup::Disabled),
-            Step::Failure(Failure::new(Condition::AccountDisabled))
+            step,
+            Step::Failure(Failure::new(Condition::AccountDisabled)),
+            "{mechanism}"
         );
         assert!(exchange.is_finished());
+        // The exchange ran with the account's real keys, not decoys.
+        let keys = credentials().for_algo(algo_of(mechanism)).cloned().unwrap();
+        let first = parse_server_first(&server_first);
+        assert_eq!((first.salt, first.iterations), (keys.salt, keys.iterations));
     }
+}
+
+#[test]
+fn disabled_account_with_a_wrong_password_fails_like_any_other() {
+    for mechanism in SCRAM_MECHANISMS {
+        let client = client_for(mechanism, USER, "wrong");
+        let mut exchange = ServerExchange::new(mechanism, both_bindings());
+        // Nothing before the proof tells a disabled account from an enabled one.
+        let first = client.client_first();
+        assert_eq!(
+            exchange.step(Some(&first)),
+            Step::NeedCredentials {
+                username: USER.into()
+            }
+        );
+        let server_first = expect_challenge(exchange.provide(Lookup::Disabled(credentials())));
+        let mut enabled = ServerExchange::new(mechanism, both_bindings());
+        let enabled_first = server_first_for(&mut enabled, &first, Lookup::Found(credentials()));
+        let (disabled_first, enabled_first) = (
+            parse_server_first(&server_first),
+            parse_server_first(&enabled_first),
+        );
+        assert_eq!(
+            (disabled_first.salt, disabled_first.iterations),
+            (enabled_first.salt, enabled_first.iterations)
+        );
+
+        let step = exchange.step(Some(&client.client_final(&server_first)));
+        assert_eq!(step, Step::Failure(not_authorized()), "{mechanism}");
+    }
+}
+
+#[test]
+fn disabled_account_without_keys_for_the_hash_fails_like_unknown() {
+    let sha1_only = Credentials {
+        sha1: credentials().sha1,
+        sha256: None,
+    };
+    let client = client_for(Mechanism::ScramSha256, USER, PASSWORD);
+    let mut exchange = ServerExchange::new(Mechanism::ScramSha256, ChannelBindings::default());
+    let (_, step) = run_exchange(&mut exchange, &client, Lookup::Disabled(sha1_only));
+    assert_eq!(step, Step::Failure(not_authorized()));
 }
 
 #[test]

@@ -105,7 +105,7 @@ async fn user_command(config: &Config, store: &Store, command: UserCommand) -> a
             password,
             role,
         } => {
-            let name = username(&name)?;
+            let name = username(&name, &config.domain)?;
             let role: Role = role.parse().map_err(|_| {
                 anyhow::anyhow!("unknown role {role:?}: use admin, normal or limited")
             })?;
@@ -130,14 +130,14 @@ async fn user_command(config: &Config, store: &Store, command: UserCommand) -> a
             }
         }
         UserCommand::Delete { name } => {
-            let name = username(&name)?;
+            let name = username(&name, &config.domain)?;
             if !accounts.delete(&name).await? {
                 bail!("there is no account {name}@{}", config.domain);
             }
             println!("Deleted {name}@{}", config.domain);
         }
         UserCommand::Passwd { name, password } => {
-            let name = username(&name)?;
+            let name = username(&name, &config.domain)?;
             if accounts.get(&name).await?.is_none() {
                 bail!("there is no account {name}@{}", config.domain);
             }
@@ -148,7 +148,7 @@ async fn user_command(config: &Config, store: &Store, command: UserCommand) -> a
             println!("Changed the password of {name}@{}", config.domain);
         }
         UserCommand::Role { name, role } => {
-            let name = username(&name)?;
+            let name = username(&name, &config.domain)?;
             let role: Role = role.parse().map_err(|_| {
                 anyhow::anyhow!("unknown role {role:?}: use admin, normal or limited")
             })?;
@@ -171,8 +171,9 @@ fn role_name(role: Role) -> &'static str {
 }
 
 /// A username as the server compares it (nodeprep, as Prosody), or an error saying why it cannot be one.
-fn username(name: &str) -> anyhow::Result<String> {
-    let name = name.strip_suffix('@').unwrap_or(name);
+/// `alice@DOMAIN` is accepted for `alice`.
+fn username(name: &str, domain: &str) -> anyhow::Result<String> {
+    let name = name.strip_suffix(&format!("@{domain}")).unwrap_or(name);
     match jid::NodePart::new(name) {
         Ok(node) if !node.as_str().is_empty() => Ok(node.as_str().to_owned()),
         _ => bail!("{name:?} cannot be a username"),
@@ -182,7 +183,12 @@ fn username(name: &str) -> anyhow::Result<String> {
 /// The password given, or one read from the terminal (asked twice) or from standard input.
 fn password_from(given: Option<String>) -> anyhow::Result<String> {
     let password = match given {
-        Some(p) => p,
+        Some(p) => {
+            eprintln!(
+                "note: a password given with --password can be seen by other users of this machine and is kept in shell history; leave it out to be asked for it"
+            );
+            p
+        }
         None if std::io::stdin().is_terminal() => {
             let first = rpassword::prompt_password("Password: ")?;
             let second = rpassword::prompt_password("Again: ")?;
@@ -326,8 +332,12 @@ mod tests {
 
     #[test]
     fn usernames_are_nodeprepped() {
-        assert_eq!(username("Alice").unwrap(), "alice");
-        assert!(username("a@b").is_err());
-        assert!(username("").is_err());
+        assert_eq!(username("Alice", "example.com").unwrap(), "alice");
+        assert_eq!(
+            username("alice@example.com", "example.com").unwrap(),
+            "alice"
+        );
+        assert!(username("a@b", "example.com").is_err());
+        assert!(username("", "example.com").is_err());
     }
 }

@@ -13,15 +13,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rookery_config::Config;
 use rookery_core::Server;
-use rookery_net::{C2sListener, C2sMode};
+use rookery_net::{C2sListener, C2sMode, ConnectionLimiter};
 use rookery_store::Store;
 use rookery_tls::CertStore;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
-/// Open client connections allowed at once, across listeners. Each costs a task, buffers and a file descriptor.
-const MAX_CLIENT_CONNECTIONS: usize = 10_000;
 /// How long connections get to say goodbye at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -123,7 +120,10 @@ pub async fn start(config: Config, listeners: Listeners) -> anyhow::Result<Runni
     );
 
     let profile = tls_profile(&config);
-    let slots = Arc::new(Semaphore::new(MAX_CLIENT_CONNECTIONS));
+    let limiter = ConnectionLimiter::new(
+        config.limits.max_connections,
+        config.limits.max_connections_per_ip,
+    );
     for (mode, list) in [
         (C2sMode::StartTls, listeners.c2s),
         (C2sMode::DirectTls, listeners.c2s_direct_tls),
@@ -141,7 +141,7 @@ pub async fn start(config: Config, listeners: Listeners) -> anyhow::Result<Runni
                 certs: Arc::clone(&certs),
                 tls: Arc::clone(&tls),
                 mode,
-                connection_slots: Arc::clone(&slots),
+                limiter: Arc::clone(&limiter),
                 tracker: tracker.clone(),
             };
             tracker.spawn(c2s.run(listener));

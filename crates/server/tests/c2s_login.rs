@@ -1,6 +1,6 @@
 //! Client login against the real server on 127.0.0.1: STARTTLS, direct TLS, every SCRAM mechanism, failures.
 
-use rookery_test_support::{Ending, SaslFailure, TestClient, TestOptions, TestServer};
+use rookery_test_support::{Binding, Ending, SaslFailure, TestClient, TestOptions, TestServer};
 use rookery_xml::{Element, ns};
 
 const PASSWORD: &str = "correct horse battery";
@@ -64,6 +64,14 @@ async fn every_scram_mechanism_logs_in() {
         let jid = client.bind(Some("test")).await.unwrap();
         assert_eq!(jid, "alice@rookery.test/test");
         client.close().await.unwrap();
+    }
+    // The -PLUS variants with the other channel binding, tls-server-end-point, over TLS 1.3.
+    for mechanism in ["SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS"] {
+        let mut client = server.connect().await;
+        client
+            .login_with("alice", PASSWORD, mechanism, Binding::TlsServerEndPoint)
+            .await
+            .unwrap();
     }
     server.stop().await;
 }
@@ -229,4 +237,35 @@ async fn tls_profile_modern_refuses_tls_1_2_and_intermediate_allows_it() {
         .await
         .unwrap();
     intermediate.stop().await;
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_told_so_only_with_the_right_password() {
+    let server = TestServer::start().await;
+    server.add_user("alice", PASSWORD).await;
+    server
+        .server()
+        .store
+        .accounts()
+        .set_disabled("alice", true)
+        .await
+        .unwrap();
+    let mut client = server.connect().await;
+    let err = client
+        .login("alice", "not the password", "SCRAM-SHA-256")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<SaslFailure>(),
+        Some(&SaslFailure("not-authorized".into()))
+    );
+    let err = client
+        .login("alice", PASSWORD, "SCRAM-SHA-256")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<SaslFailure>(),
+        Some(&SaslFailure("account-disabled".into()))
+    );
+    server.stop().await;
 }

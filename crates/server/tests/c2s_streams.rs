@@ -122,8 +122,35 @@ async fn plaintext_after_starttls_closes_the_connection() {
         .send_raw(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><iq type='get' id='x'><ping xmlns='urn:xmpp:ping'/></iq>")
         .await
         .unwrap();
-    // No <proceed/>: the connection is simply dropped.
-    assert_eq!(client.ending().await.unwrap(), Ending::Closed);
+    // No <proceed/> and nothing else: the connection is simply dropped.
+    match client.next_event().await {
+        Err(err) => assert!(err.to_string().contains("closed"), "{err}"),
+        Ok(event) => panic!("expected the connection to close, got {event:?}"),
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn whitespace_after_starttls_is_fine() {
+    let server = TestServer::start().await;
+    let mut client = TestClient::connect_tcp(server.c2s, &server.domain)
+        .await
+        .unwrap();
+    client.open_stream().await.unwrap();
+    client
+        .send_raw(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\n")
+        .await
+        .unwrap();
+    assert!(client.next_element().await.unwrap().is("proceed", ns::TLS));
+    client.upgrade_tls(server.tls_client()).await.unwrap();
+    client.open_stream().await.unwrap();
+    assert!(
+        client
+            .features
+            .as_ref()
+            .unwrap()
+            .has_child("mechanisms", ns::SASL)
+    );
     server.stop().await;
 }
 
@@ -235,7 +262,7 @@ async fn an_unknown_top_level_element_is_unsupported() {
 }
 
 #[tokio::test]
-async fn idle_sessions_get_a_whitespace_ping_then_a_timeout() {
+async fn idle_sessions_get_whitespace_keepalives_and_unauthenticated_ones_time_out() {
     let server = TestServer::start_with(TestOptions {
         limits: Some(Box::new(|l| {
             l.c2s_idle_timeout = Duration::from_millis(300);
@@ -246,12 +273,18 @@ async fn idle_sessions_get_a_whitespace_ping_then_a_timeout() {
     .await;
     server.add_user("alice", PASSWORD).await;
     let mut alice = server.login("alice", PASSWORD, Some("a")).await;
-    assert_eq!(
-        alice.ending().await.unwrap(),
-        Ending::StreamError("connection-timeout".into())
-    );
+    // Silence: the server sends a whitespace keep-alive, twice, and keeps the session.
+    for _ in 0..2 {
+        let bytes = alice.read_raw(Duration::from_secs(20)).await.unwrap();
+        assert_eq!(bytes, b" ", "a whitespace keep-alive");
+    }
+    let ping = Element::new("iq", ns::CLIENT)
+        .with_attr("type", "get")
+        .with_attr("id", "p")
+        .with_child(Element::new("ping", ns::PING));
+    assert_eq!(alice.iq(&ping).await.unwrap().attr("type"), Some("result"));
 
-    // A connection that never logs in is closed too.
+    // A connection that never logs in is closed.
     let mut lurker = TestClient::connect_tcp(server.c2s, &server.domain)
         .await
         .unwrap();
@@ -259,6 +292,127 @@ async fn idle_sessions_get_a_whitespace_ping_then_a_timeout() {
     assert_eq!(
         lurker.ending().await.unwrap(),
         Ending::StreamError("connection-timeout".into())
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_flood_to_a_reading_client_is_delivered_whole() {
+    let server = TestServer::start().await;
+    server.add_user("alice", PASSWORD).await;
+    server.add_user("mallory", PASSWORD).await;
+    let mut alice = server.login("alice", PASSWORD, Some("a")).await;
+    let mut mallory = server.login("mallory", PASSWORD, Some("m")).await;
+    // Far more than one session's queue holds (1 MiB), sent in one go.
+    let count = 3000;
+    let mut flood = Vec::new();
+    for i in 0..count {
+        flood.extend_from_slice(
+            format!(
+                "<message to='alice@rookery.test/a'><body>{i} {}</body></message>",
+                "x".repeat(400)
+            )
+            .as_bytes(),
+        );
+    }
+    let sender = tokio::spawn(async move {
+        mallory.send_raw(&flood).await.unwrap();
+        mallory
+    });
+    for i in 0..count {
+        let got = alice
+            .next_matching(|e| e.name() == "message")
+            .await
+            .unwrap();
+        let body = got.get_child("body", ns::CLIENT).unwrap().text();
+        assert!(
+            body.starts_with(&format!("{i} ")),
+            "message {i} arrives in order"
+        );
+    }
+    let mut mallory = sender.await.unwrap();
+    // The flooder was slowed down, not cut off, and neither was alice.
+    let ping = Element::new("iq", ns::CLIENT)
+        .with_attr("type", "get")
+        .with_attr("id", "p")
+        .with_child(Element::new("ping", ns::PING));
+    assert_eq!(
+        mallory.iq(&ping).await.unwrap().attr("type"),
+        Some("result")
+    );
+    assert_eq!(alice.iq(&ping).await.unwrap().attr("type"), Some("result"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_closed_and_its_senders_get_errors() {
+    let server = TestServer::start_with(TestOptions {
+        limits: Some(Box::new(|l| {
+            l.slow_reader_timeout = Duration::from_millis(200)
+        })),
+        ..Default::default()
+    })
+    .await;
+    server.add_user("alice", PASSWORD).await;
+    server.add_user("bob", PASSWORD).await;
+    let mut alice = server.login("alice", PASSWORD, Some("a")).await;
+    let mut bob = server.login("bob", PASSWORD, Some("b")).await;
+    // bob never reads. 200 messages of 100 KiB are far more than his queue and socket buffers take.
+    let big = "y".repeat(100 * 1024);
+    let sender = tokio::spawn(async move {
+        for i in 0..200 {
+            let msg = Element::new("message", ns::CLIENT)
+                .with_attr("to", "bob@rookery.test/b")
+                .with_attr("id", format!("m{i}"))
+                .with_child(Element::new("body", ns::CLIENT).with_text(big.as_str()));
+            alice.send(&msg).await.unwrap();
+        }
+        alice
+    });
+    let mut alice = sender.await.unwrap();
+    // Some of them could not be delivered and come back as errors; alice keeps her session.
+    let error = alice
+        .next_matching(|e| e.name() == "message" && e.attr("type") == Some("error"))
+        .await
+        .unwrap();
+    assert!(
+        error
+            .get_child("error", ns::CLIENT)
+            .unwrap()
+            .has_child("service-unavailable", ns::STANZA_ERRORS)
+    );
+    let ping = Element::new("iq", ns::CLIENT)
+        .with_attr("type", "get")
+        .with_attr("id", "p")
+        .with_child(Element::new("ping", ns::PING));
+    assert_eq!(alice.iq(&ping).await.unwrap().attr("type"), Some("result"));
+    // bob's session was closed as stalled.
+    assert_eq!(
+        bob.ending().await.unwrap(),
+        Ending::StreamError("policy-violation".into())
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn before_login_stanzas_are_small() {
+    let server = TestServer::start().await;
+    let mut client = server.connect().await;
+    let limit = client
+        .features
+        .as_ref()
+        .and_then(|f| f.get_child("limits", ns::STREAM_LIMITS))
+        .and_then(|l| l.get_child("max-bytes", ns::STREAM_LIMITS))
+        .map(Element::text);
+    assert_eq!(limit.as_deref(), Some("16384"), "advertised with XEP-0478");
+    let big = format!(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>{}</auth>",
+        "A".repeat(20_000)
+    );
+    client.send_raw(big.as_bytes()).await.unwrap();
+    assert_eq!(
+        client.ending().await.unwrap(),
+        Ending::StreamError("policy-violation".into())
     );
     server.stop().await;
 }

@@ -32,7 +32,8 @@ pub enum LeafKey {
     /// certbot's default since 2.0.
     #[default]
     EcdsaP256,
-    /// Signed with ecdsa-with-SHA384, which changes the tls-server-end-point hash.
+    /// A P-384 key. (The test CA's own P-256 key signs it with ecdsa-with-SHA256, so its tls-server-end-point hash
+    /// is still SHA-256.)
     EcdsaP384,
     /// certbot's `--key-type rsa` default size.
     Rsa2048,

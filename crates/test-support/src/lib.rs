@@ -15,7 +15,7 @@ pub mod prosody;
 pub mod server;
 
 pub use ca::{IssueOptions, KeyFormat, LeafKey, TestCa};
-pub use client::{Ending, SaslFailure, TestClient};
+pub use client::{Binding, Ending, SaslFailure, TestClient};
 #[cfg(feature = "server")]
 pub use prosody::{PROSODY_ALICE_PASSWORD, prosody_alice_credentials};
 #[cfg(feature = "server")]

@@ -13,13 +13,37 @@ struct Outcome {
     events: Vec<StreamEvent>,
     error: Option<XmlError>,
     buffered: usize,
+    pending: bool,
 }
+
+/// What a parser goes through before it sees the input.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prelude {
+    /// Nothing: a new parser.
+    None,
+    /// Half a stanza of another stream, then [`StreamParser::reset`].
+    Reset,
+    /// A whole stanza of another stream parsed under tiny limits, the first bytes of the input fed, then
+    /// [`StreamParser::restart`] and [`StreamParser::set_limits`], as at SASL success.
+    Restart,
+}
+
+/// The limits a restart run parses its prelude under; the input is parsed under the real ones.
+const PRE_AUTH_LIMITS: Limits = Limits {
+    max_stanza_bytes: 100,
+    max_depth: 1,
+};
+
+/// The stanza a restart run's prelude ends with.
+const PRELUDE_STANZA: &[u8] =
+    b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>=</auth>";
 
 /// Runs the stream parser over `data` in several ways and checks that they agree, and that every element it
 /// produces survives serialisation.
 ///
 /// The first byte is a control byte: bit 0 picks small limits (so that budgets are hit), bit 1 adds a run fed one
-/// byte at a time, bit 2 a run after a reset, and all of it seeds the fragment sizes of the main comparison.
+/// byte at a time, bit 2 a run after a reset, bit 3 a run after a restart, and all of it seeds the fragment sizes of
+/// the main comparison.
 pub fn stream_parser(data: &[u8]) {
     let Some((&control, input)) = data.split_first() else {
         return;
@@ -33,7 +57,7 @@ pub fn stream_parser(data: &[u8]) {
         }
     };
 
-    let whole = run(limits, input, &mut || usize::MAX, false);
+    let whole = run(limits, input, &mut || usize::MAX, Prelude::None);
 
     // Fragment sizes from a xorshift generator seeded by the control byte: mostly a few bytes, now and then up to 128.
     let mut state = 0x9E37_79B9_u32 ^ u32::from(control);
@@ -43,16 +67,31 @@ pub fn stream_parser(data: &[u8]) {
         state ^= state << 5;
         1 + ((state as usize) >> 8) % (1 << (state % 8))
     };
-    let fragmented = run(limits, input, &mut next_size, false);
+    let fragmented = run(limits, input, &mut next_size, Prelude::None);
     assert_eq!(whole, fragmented, "feeding in fragments changed the result");
 
     if control & 2 != 0 && input.len() <= 64 * 1024 {
-        let bytewise = run(limits, input, &mut || 1, false);
+        let bytewise = run(limits, input, &mut || 1, Prelude::None);
         assert_eq!(whole, bytewise, "feeding byte by byte changed the result");
     }
     if control & 4 != 0 {
-        let after_reset = run(limits, input, &mut || 7, true);
+        let after_reset = run(limits, input, &mut || 7, Prelude::Reset);
         assert_eq!(whole, after_reset, "reset did not forget everything");
+    }
+    if control & 8 != 0 {
+        let after_restart = run(limits, input, &mut || 11, Prelude::Restart);
+        // The restart drops the whitespace that the first chunk starts with, as belonging to the old stream.
+        let dropped = input
+            .iter()
+            .take(11)
+            .take_while(|&&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            .count();
+        if dropped == 0 {
+            assert_eq!(whole, after_restart, "restart changed the result");
+        } else {
+            let expected = run(limits, &input[dropped..], &mut || usize::MAX, Prelude::None);
+            assert_eq!(expected, after_restart, "restart changed the result");
+        }
     }
 
     for event in &whole.events {
@@ -64,26 +103,50 @@ pub fn stream_parser(data: &[u8]) {
     }
 }
 
-/// Feeds `input` in chunks of the sizes `next_size` gives and collects what comes out. With `reset_first`, the
-/// parser first chews on a stream in progress and is then reset.
+/// Feeds `input` in chunks of the sizes `next_size` gives and collects what comes out, after `prelude`.
 fn run(
     limits: Limits,
     input: &[u8],
     next_size: &mut dyn FnMut() -> usize,
-    reset_first: bool,
+    prelude: Prelude,
 ) -> Outcome {
     let mut parser = StreamParser::new(limits);
-    if reset_first {
-        parser.feed(
-            b"<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ",
-        );
-        parser.feed(b"xmlns='jabber:client' xmlns:p='urn:p'><message><body>half");
-        while let Ok(Some(_)) = parser.next_event() {}
-        parser.reset();
-        assert_eq!(parser.buffered(), 0);
+    let mut rest = input;
+    match prelude {
+        Prelude::None => {}
+        Prelude::Reset => {
+            parser.feed(
+                b"<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' ",
+            );
+            parser.feed(b"xmlns='jabber:client' xmlns:p='urn:p'><message><body>half");
+            while let Ok(Some(_)) = parser.next_event() {}
+            parser.reset();
+            assert_eq!(parser.buffered(), 0);
+            assert!(!parser.has_pending_input());
+        }
+        Prelude::Restart => {
+            parser.set_limits(PRE_AUTH_LIMITS);
+            parser.feed(
+                b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns:p='urn:p'>",
+            );
+            parser.feed(PRELUDE_STANZA);
+            assert!(matches!(
+                parser.next_event(),
+                Ok(Some(StreamEvent::Open(_)))
+            ));
+            assert!(matches!(
+                parser.next_event(),
+                Ok(Some(StreamEvent::Element(_)))
+            ));
+            // What the client sent right after its last stanza of the old stream.
+            let (chunk, tail) = rest.split_at(next_size().min(rest.len()));
+            rest = tail;
+            parser.feed(chunk);
+            parser.restart();
+            parser.set_limits(limits);
+        }
     }
     let mut events = Vec::new();
-    let mut rest = input;
     loop {
         let (chunk, tail) = rest.split_at(next_size().min(rest.len()));
         rest = tail;
@@ -98,10 +161,12 @@ fn run(
                         error.to_string().len() < 200,
                         "error message too long: {error}"
                     );
+                    assert!(!parser.has_pending_input(), "a dead parser holds input");
                     return Outcome {
                         events,
                         error: Some(error),
                         buffered: 0,
+                        pending: false,
                     };
                 }
             }
@@ -111,11 +176,14 @@ fn run(
             held <= limits.max_stanza_bytes.max(MAX_HELD),
             "parser holds {held} bytes"
         );
+        let pending = parser.has_pending_input();
+        assert!(held > 0 || !pending, "pending input in an empty buffer");
         if rest.is_empty() {
             return Outcome {
                 events,
                 error: None,
                 buffered: held,
+                pending,
             };
         }
     }

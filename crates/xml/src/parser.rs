@@ -94,6 +94,10 @@ fn too_large(message: &str) -> XmlError {
 /// Largest stream header, and largest XML declaration, in bytes. Real ones are a few hundred bytes.
 const HEADER_MAX_BYTES: usize = 16 * 1024;
 
+/// A buffer that has grown past this for one large stanza is given back once it is empty, so that one big stanza
+/// does not pin its memory for the rest of the connection.
+const MAX_IDLE_CAPACITY: usize = 64 * 1024;
+
 /// `<![CDATA[`, the only `<!` construct allowed.
 const CDATA_OPEN: &[u8] = b"<![CDATA[";
 
@@ -152,10 +156,23 @@ enum Frame {
 /// Quote state of a tag scan right after an attribute value's closing quote.
 const AFTER_VALUE: u8 = 1;
 
-/// Whether `b` may follow an attribute value: whitespace, or the end of the tag. (`/` not followed by `>` is caught
-/// later, as part of an attribute name.)
+/// Quote state of a tag scan right after a `/` outside attribute values, which only `>` may follow.
+const AFTER_SLASH: u8 = 2;
+
+/// Whether `b` may follow an attribute value: whitespace, or the end of the tag (`/` must then be followed by `>`,
+/// which the scan checks next).
 fn ends_value(b: u8) -> bool {
     is_space(b) || b == b'/' || b == b'>'
+}
+
+/// The scan of a tag after a `/` outside values: `next` is the byte after it, at index `at`. Only the tag's end may
+/// follow.
+fn close_after_slash(next: Option<&u8>, at: usize) -> Result<TagScan, XmlError> {
+    match next {
+        None => Ok(TagScan::More(AFTER_SLASH)),
+        Some(b'>') => Ok(TagScan::End(at)),
+        Some(_) => Err(not_well_formed("'/' not followed by '>' in a tag")),
+    }
 }
 
 /// Result of scanning a tag for its end.
@@ -163,14 +180,18 @@ enum TagScan {
     /// Index of the closing `>`.
     End(usize),
     /// The tag goes on past the scanned bytes, in this quote state (0 outside values, the quote character inside
-    /// one, [`AFTER_VALUE`] just after one).
+    /// one, [`AFTER_VALUE`] just after one, [`AFTER_SLASH`] just after a `/`).
     More(u8),
 }
 
 /// Incremental, namespace-aware parser of one XMPP stream: bytes in through [`StreamParser::feed`], events out of
 /// [`StreamParser::next_event`]. It never does I/O and never panics on peer input.
 pub struct StreamParser {
+    /// The limits set by [`StreamParser::new`] or [`StreamParser::set_limits`].
     limits: Limits,
+    /// The limits of the top-level element being framed: `limits` as they were when it started, so that changing
+    /// them never changes the rules for an element half-way through.
+    element_limits: Limits,
     /// Bytes fed; those before `head` are consumed.
     buf: Vec<u8>,
     head: usize,
@@ -199,6 +220,7 @@ impl StreamParser {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
+            element_limits: limits,
             buf: Vec::new(),
             head: 0,
             pos: 0,
@@ -214,9 +236,16 @@ impl StreamParser {
         }
     }
 
-    /// The limits this parser enforces.
+    /// The limits this parser enforces on the next top-level element.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Changes the limits, e.g. to raise them once the peer has authenticated. They apply from the next top-level
+    /// element on: an element already being framed (partly received) keeps the limits it started with, so that
+    /// the outcome never depends on how the input was split into fragments.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
     }
 
     /// Appends bytes received from the peer. Cheap; the work happens in [`StreamParser::next_event`].
@@ -227,17 +256,13 @@ impl StreamParser {
         }
         // Drop consumed bytes before growing, when that moves no more than it frees.
         if self.head > 0 && self.head >= self.buf.len() / 2 {
-            self.buf.drain(..self.head);
-            self.pos -= self.head;
-            self.start = self.start.saturating_sub(self.head);
-            self.tag = self.tag.saturating_sub(self.head);
-            self.head = 0;
+            self.discard_consumed();
         }
         self.buf.extend_from_slice(input);
     }
 
     /// The next complete event, `Ok(None)` when more bytes are needed. After an `Err` the parser is dead and keeps
-    /// returning that error (until [`StreamParser::reset`]).
+    /// returning that error (until [`StreamParser::reset`] or [`StreamParser::restart`]).
     pub fn next_event(&mut self) -> Result<Option<StreamEvent>, XmlError> {
         if let Some(error) = &self.error {
             return Err(error.clone());
@@ -253,11 +278,55 @@ impl StreamParser {
     }
 
     /// Forgets all state, including bytes fed but not yet parsed: the next thing expected is a new stream header
-    /// (optionally preceded by an XML declaration). Used at STARTTLS and SASL success.
+    /// (optionally preceded by an XML declaration). Used at STARTTLS, where bytes that arrived in plaintext must
+    /// not be read as part of the encrypted stream. The limits stay as they are.
     pub fn reset(&mut self) {
         self.buf.clear();
         self.head = 0;
         self.pos = 0;
+        self.forget_stream();
+    }
+
+    /// Like [`StreamParser::reset`], but keeps the bytes fed and not yet consumed: they are parsed as the start of
+    /// the new stream. Used at SASL success, where the client may already have sent its new stream header.
+    ///
+    /// Whitespace at the front of those bytes came after the last element of the old stream and is dropped with
+    /// it, so that the new stream may still open with an XML declaration.
+    pub fn restart(&mut self) {
+        self.discard_consumed();
+        let old_stream_space = self.buf.iter().take_while(|&&b| is_space(b)).count();
+        self.buf.drain(..old_stream_space);
+        self.forget_stream();
+    }
+
+    /// Number of bytes fed but not yet consumed by events (whitespace between stanzas may be counted).
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    /// Whether any byte fed and not yet consumed is something other than XML whitespace: the start of another
+    /// element, or of anything else. Used to detect plaintext injected after `<starttls/>`, where whitespace after
+    /// the element (a trailing newline) is harmless.
+    pub fn has_pending_input(&self) -> bool {
+        self.buf
+            .get(self.head..)
+            .unwrap_or_default()
+            .iter()
+            .any(|&b| !is_space(b))
+    }
+
+    /// Removes the consumed bytes from the front of the buffer.
+    fn discard_consumed(&mut self) {
+        self.buf.drain(..self.head);
+        self.pos -= self.head;
+        self.start = self.start.saturating_sub(self.head);
+        self.tag = self.tag.saturating_sub(self.head);
+        self.head = 0;
+    }
+
+    /// Everything but the buffer and the limits back to the start of a stream.
+    fn forget_stream(&mut self) {
+        self.pos = self.head;
         self.start = 0;
         self.tag = 0;
         self.depth = 0;
@@ -267,12 +336,22 @@ impl StreamParser {
         self.error = None;
         self.header_name.clear();
         self.tree.reset();
+        self.release_if_drained();
     }
 
-    /// Number of bytes fed but not yet consumed by events (whitespace between stanzas may be counted). Used to
-    /// detect plaintext injected after `<starttls/>`.
-    pub fn buffered(&self) -> usize {
-        self.buf.len() - self.head
+    /// Once every byte is consumed, empties the buffer, which is cheap then and keeps it from growing with a peer
+    /// that always sends whole stanzas; and gives back the memory a large stanza made it grow to.
+    fn release_if_drained(&mut self) {
+        if self.head < self.buf.len() {
+            return;
+        }
+        self.head = 0;
+        self.pos = 0;
+        if self.buf.capacity() > MAX_IDLE_CAPACITY {
+            self.buf = Vec::new();
+        } else {
+            self.buf.clear();
+        }
     }
 
     fn step(&mut self) -> Result<Option<StreamEvent>, XmlError> {
@@ -303,7 +382,7 @@ impl StreamParser {
             }
             Frame::Element { end } => {
                 let bytes = self.buf.get(self.start..end).unwrap_or_default();
-                let element = self.tree.element(bytes, self.limits.max_depth)?;
+                let element = self.tree.element(bytes, self.element_limits.max_depth)?;
                 self.consume(end);
                 self.state = State::StreamLevel;
                 StreamEvent::Element(element)
@@ -316,12 +395,7 @@ impl StreamParser {
     fn consume(&mut self, end: usize) {
         self.head = end;
         self.pos = end;
-        if self.head == self.buf.len() {
-            // Cheap now, and keeps the buffer from growing with a peer that always sends whole stanzas.
-            self.buf.clear();
-            self.head = 0;
-            self.pos = 0;
-        }
+        self.release_if_drained();
     }
 
     /// The end of the bytes the current construct may use: its budget, or what has been fed if that is less.
@@ -337,7 +411,7 @@ impl StreamParser {
             | State::Markup
             | State::StartTag { .. }
             | State::EndTag { .. }
-            | State::Cdata => self.limits.max_stanza_bytes,
+            | State::Cdata => self.element_limits.max_stanza_bytes,
         };
         self.start.saturating_add(budget).min(self.buf.len())
     }
@@ -365,6 +439,7 @@ impl StreamParser {
             .count();
         self.pos += skipped;
         self.head = self.pos;
+        self.release_if_drained();
         skipped > 0
     }
 
@@ -390,22 +465,28 @@ impl StreamParser {
     /// Scans from `self.pos` for the end of the tag being read, and checks that each attribute value is followed
     /// by whitespace or the end of the tag, which quick-xml does not (`<a x='1'y='2'>`). In a well-formed tag,
     /// quotes only delimit attribute values, so this is exactly the rule that attributes are separated.
+    ///
+    /// Also fails on a `/` outside values that is not immediately followed by `>` (`<a/ >`): otherwise the framer
+    /// would take the tag for a start tag and wait for an end tag until the byte budget ran out.
     fn scan_tag(&self, limit: usize, mut quote: u8) -> Result<TagScan, XmlError> {
         let from = self.pos;
         let bytes = self.buf.get(from..limit).unwrap_or_default();
         let mut i = 0;
-        if quote == AFTER_VALUE {
-            match bytes.first() {
+        match quote {
+            AFTER_VALUE => match bytes.first() {
                 None => return Ok(TagScan::More(AFTER_VALUE)),
                 Some(&b) if ends_value(b) => quote = 0,
                 Some(_) => return Err(not_well_formed("attributes not separated by whitespace")),
-            }
+            },
+            AFTER_SLASH => return close_after_slash(bytes.first(), from),
+            _ => {}
         }
         while let Some(&b) = bytes.get(i) {
             if quote == 0 {
                 // Names, whitespace and `=`: short runs, where a plain loop beats setting up a vector search.
                 match b {
                     b'>' => return Ok(TagScan::End(from + i)),
+                    b'/' => return close_after_slash(bytes.get(i + 1), from + i + 1),
                     b'\'' | b'"' => quote = b,
                     _ => {}
                 }
@@ -542,6 +623,7 @@ impl StreamParser {
                     self.pos += 1;
                     self.depth = 0;
                     self.open_names.clear();
+                    self.element_limits = self.limits;
                     self.state = State::StreamMarkup;
                 }
                 State::StreamMarkup | State::Markup => {
@@ -575,7 +657,7 @@ impl StreamParser {
                     match self.scan_tag(limit, quote)? {
                         TagScan::End(gt) => {
                             self.pos = gt + 1;
-                            if self.depth >= self.limits.max_depth {
+                            if self.depth >= self.element_limits.max_depth {
                                 return Err(too_large("element nested too deep"));
                             }
                             if !self.self_closing(gt) {

@@ -627,3 +627,282 @@ fn a_mismatched_end_tag_fails_at_once() {
 }
 
 const HEADER_FOR_MISMATCH: &str = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='a' version='1.0'>";
+
+/// A parser that has read [`HEADER`] and then `stanza`, which must come out as one element.
+fn after_stanza(limits: Limits, stanza: &[u8]) -> StreamParser {
+    let mut parser = StreamParser::new(limits);
+    parser.feed(HEADER.as_bytes());
+    assert!(matches!(
+        parser.next_event(),
+        Ok(Some(StreamEvent::Open(_)))
+    ));
+    parser.feed(stanza);
+    assert!(matches!(
+        parser.next_event(),
+        Ok(Some(StreamEvent::Element(_)))
+    ));
+    parser
+}
+
+const STARTTLS: &[u8] = b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+
+#[test]
+fn whitespace_after_an_element_is_not_pending_input() {
+    let parser = after_stanza(Limits::CLIENT, &[STARTTLS, b"\r\n \t"].concat());
+    assert_eq!(parser.buffered(), 4, "buffered() still counts whitespace");
+    assert!(!parser.has_pending_input());
+
+    let parser = after_stanza(Limits::CLIENT, STARTTLS);
+    assert!(!parser.has_pending_input());
+
+    for injected in [&b"\n<iq"[..], b"x", b" \n<", b"\0"] {
+        let parser = after_stanza(Limits::CLIENT, &[STARTTLS, injected].concat());
+        assert!(parser.has_pending_input(), "{injected:?}");
+    }
+
+    // Bytes of an element still being framed are pending too.
+    let mut parser = after_stanza(Limits::CLIENT, STARTTLS);
+    parser.feed(b"<mess");
+    assert_eq!(parser.next_event(), Ok(None));
+    assert!(parser.has_pending_input());
+}
+
+const SASL_SUCCESS_PIPELINED: &[u8] = b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>\n\
+    <?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'><iq/>";
+
+#[test]
+fn restart_parses_what_was_already_fed_as_the_new_stream() {
+    let header_with_prefix = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' \
+                              xmlns:p='urn:p'>";
+    let mut parser = StreamParser::new(Limits::CLIENT);
+    parser.feed(header_with_prefix.as_bytes());
+    parser.feed(SASL_SUCCESS_PIPELINED);
+    assert!(matches!(
+        parser.next_event(),
+        Ok(Some(StreamEvent::Open(_)))
+    ));
+    assert!(matches!(
+        parser.next_event(),
+        Ok(Some(StreamEvent::Element(auth))) if auth.is("auth", ns::SASL)
+    ));
+    parser.restart();
+    // The newline after `</auth>` belonged to the old stream, so the declaration may still open the new one.
+    let Ok(Some(StreamEvent::Open(header))) = parser.next_event() else {
+        panic!("no new header")
+    };
+    assert_eq!(header.default_ns, ns::SERVER);
+    let Ok(Some(StreamEvent::Element(iq))) = parser.next_event() else {
+        panic!("no element in the new stream")
+    };
+    assert!(iq.is("iq", ns::SERVER));
+    // The old header's prefixes are gone with it.
+    parser.feed(b"<p:x/>");
+    assert!(matches!(
+        parser.next_event(),
+        Err(XmlError::NotWellFormed(_))
+    ));
+}
+
+#[test]
+fn restart_without_pipelined_bytes_waits_for_the_header() {
+    let mut parser = after_stanza(Limits::CLIENT, b"<auth/>\n");
+    parser.restart();
+    assert_eq!(parser.buffered(), 0);
+    assert_eq!(parser.next_event(), Ok(None));
+    parser.feed(b"<?xml version='1.0'?>");
+    parser.feed(HEADER_FOR_MISMATCH.as_bytes());
+    assert!(matches!(
+        parser.next_event(),
+        Ok(Some(StreamEvent::Open(_)))
+    ));
+
+    // A header split by the restart is completed by what comes after it.
+    let mut parser = after_stanza(Limits::CLIENT, b"<auth/><stream:str");
+    parser.restart();
+    assert_eq!(parser.next_event(), Ok(None));
+    parser.feed(b"eam xmlns:stream='http://etherx.jabber.org/streams'>");
+    assert!(matches!(
+        parser.next_event(),
+        Ok(Some(StreamEvent::Open(_)))
+    ));
+}
+
+#[test]
+fn reset_drops_what_restart_keeps() {
+    let mut parser = StreamParser::new(Limits::CLIENT);
+    parser.feed(HEADER.as_bytes());
+    parser.feed(SASL_SUCCESS_PIPELINED);
+    parser.next_event().unwrap();
+    parser.next_event().unwrap();
+    parser.reset();
+    assert_eq!(parser.buffered(), 0);
+    assert_eq!(parser.next_event(), Ok(None));
+}
+
+#[test]
+fn restart_revives_a_dead_parser() {
+    let mut parser = after_stanza(Limits::CLIENT, b"<a/>");
+    parser.feed(b"<!-- -->");
+    assert!(parser.next_event().is_err());
+    parser.restart();
+    parser.feed(HEADER.as_bytes());
+    assert!(matches!(
+        parser.next_event(),
+        Ok(Some(StreamEvent::Open(_)))
+    ));
+}
+
+#[test]
+fn raised_limits_apply_to_the_next_element() {
+    let small = Limits {
+        max_stanza_bytes: 64,
+        max_depth: 2,
+    };
+    let big = format!("<message><body>{}</body></message>", "x".repeat(100));
+    let deep = "<a><b><c/></b></a>";
+
+    let mut parser = after_stanza(small, b"<a/>");
+    parser.feed(big.as_bytes());
+    assert!(matches!(parser.next_event(), Err(XmlError::TooLarge(_))));
+    let mut parser = after_stanza(small, b"<a/>");
+    parser.feed(deep.as_bytes());
+    assert!(matches!(parser.next_event(), Err(XmlError::TooLarge(_))));
+
+    let mut parser = after_stanza(small, b"<a/>");
+    parser.set_limits(Limits::CLIENT);
+    assert_eq!(parser.limits(), Limits::CLIENT);
+    parser.feed(big.as_bytes());
+    parser.feed(deep.as_bytes());
+    assert!(matches!(
+        parser.next_event(),
+        Ok(Some(StreamEvent::Element(_)))
+    ));
+    assert!(matches!(
+        parser.next_event(),
+        Ok(Some(StreamEvent::Element(_)))
+    ));
+}
+
+#[test]
+fn an_element_being_framed_keeps_the_limits_it_started_with() {
+    let small = Limits {
+        max_stanza_bytes: 64,
+        max_depth: 2,
+    };
+    // Lowered half-way: this element may still use the old budget and depth, the next may not.
+    let mut parser = after_stanza(Limits::CLIENT, b"<a/>");
+    parser.feed(b"<message><body>");
+    assert_eq!(parser.next_event(), Ok(None));
+    parser.set_limits(small);
+    parser.feed(format!("<x>{}</x></body></message>", "y".repeat(100)).as_bytes());
+    assert!(matches!(
+        parser.next_event(),
+        Ok(Some(StreamEvent::Element(_)))
+    ));
+    parser.feed(b"<a><b><c/></b></a>");
+    assert!(matches!(parser.next_event(), Err(XmlError::TooLarge(_))));
+
+    // Raised half-way: this element is still held to the small budget.
+    let mut parser = after_stanza(small, b"<a/>");
+    parser.feed(b"<message><body>");
+    assert_eq!(parser.next_event(), Ok(None));
+    parser.set_limits(Limits::CLIENT);
+    parser.feed(&[b'x'; 100]);
+    assert!(matches!(parser.next_event(), Err(XmlError::TooLarge(_))));
+}
+
+#[test]
+fn a_slash_not_closing_the_tag_fails_at_once() {
+    for tag in [
+        "<a/ >",
+        "<a / >",
+        "<a/\n>",
+        "<a//>",
+        "<a/b>",
+        "<a x='1'/ >",
+        "<a x='1' / >",
+        "<message><body/ >",
+        "<message></body/ >",
+    ] {
+        let mut parser = StreamParser::new(Limits::CLIENT);
+        parser.feed(HEADER.as_bytes());
+        parser.next_event().unwrap();
+        parser.feed(tag.as_bytes());
+        assert!(
+            matches!(parser.next_event(), Err(XmlError::NotWellFormed(_))),
+            "{tag}"
+        );
+    }
+
+    // Also when the `/` ends one fragment.
+    let mut parser = StreamParser::new(Limits::CLIENT);
+    parser.feed(HEADER.as_bytes());
+    parser.next_event().unwrap();
+    parser.feed(b"<a x='1'/");
+    assert_eq!(parser.next_event(), Ok(None));
+    parser.feed(b" >");
+    assert!(matches!(
+        parser.next_event(),
+        Err(XmlError::NotWellFormed(_))
+    ));
+    let mut parser = StreamParser::new(Limits::CLIENT);
+    parser.feed(HEADER.as_bytes());
+    parser.next_event().unwrap();
+    parser.feed(b"<a><b/");
+    assert_eq!(parser.next_event(), Ok(None));
+    parser.feed(b"></a>");
+    assert!(matches!(
+        parser.next_event(),
+        Ok(Some(StreamEvent::Element(_)))
+    ));
+
+    let mut parser = StreamParser::new(Limits::CLIENT);
+    parser.feed(b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'/ >");
+    assert!(matches!(
+        parser.next_event(),
+        Err(XmlError::NotWellFormed(_))
+    ));
+    // A `/` inside a value is just a character.
+    assert_eq!(stanza("<a x='/ >'/>").attr("x"), Some("/ >"));
+}
+
+#[test]
+fn a_large_stanza_does_not_pin_its_buffer() {
+    let large = format!("<message><body>{}</body></message>", "x".repeat(200 * 1024));
+    for after in ["", "\n"] {
+        let mut parser = after_stanza(Limits::CLIENT, format!("{large}{after}").as_bytes());
+        assert_eq!(parser.next_event(), Ok(None));
+        assert!(
+            parser.buf.capacity() <= MAX_IDLE_CAPACITY,
+            "{} bytes kept",
+            parser.buf.capacity()
+        );
+        parser.feed(b"<r/>");
+        assert!(matches!(
+            parser.next_event(),
+            Ok(Some(StreamEvent::Element(_)))
+        ));
+    }
+
+    // Fed in pieces, consumed with data after it: shrunk once that is consumed too.
+    let mut parser = after_stanza(Limits::CLIENT, b"<a/>");
+    for piece in large.as_bytes().chunks(4096) {
+        parser.feed(piece);
+    }
+    parser.feed(b"<r/><s");
+    assert!(matches!(
+        parser.next_event(),
+        Ok(Some(StreamEvent::Element(_)))
+    ));
+    assert!(matches!(
+        parser.next_event(),
+        Ok(Some(StreamEvent::Element(_)))
+    ));
+    assert_eq!(parser.next_event(), Ok(None));
+    parser.feed(b"/>");
+    assert!(matches!(
+        parser.next_event(),
+        Ok(Some(StreamEvent::Element(_)))
+    ));
+    assert!(parser.buf.capacity() <= MAX_IDLE_CAPACITY);
+}

@@ -184,12 +184,8 @@ async fn the_eleventh_resource_is_refused() {
         Ending::StreamError("policy-violation".into())
     );
     // The ten keep working; when one leaves, a new one may come.
-    let ping = Element::new("iq", ns::CLIENT)
-        .with_attr("type", "get")
-        .with_attr("id", "p")
-        .with_child(Element::new("ping", ns::PING));
     assert_eq!(
-        clients[9].iq(&ping).await.unwrap().attr("type"),
+        clients[9].ping_server().await.unwrap().attr("type"),
         Some("result")
     );
     clients.pop().unwrap().close().await.unwrap();
@@ -278,11 +274,10 @@ async fn idle_sessions_get_whitespace_keepalives_and_unauthenticated_ones_time_o
         let bytes = alice.read_raw(Duration::from_secs(20)).await.unwrap();
         assert_eq!(bytes, b" ", "a whitespace keep-alive");
     }
-    let ping = Element::new("iq", ns::CLIENT)
-        .with_attr("type", "get")
-        .with_attr("id", "p")
-        .with_child(Element::new("ping", ns::PING));
-    assert_eq!(alice.iq(&ping).await.unwrap().attr("type"), Some("result"));
+    assert_eq!(
+        alice.ping_server().await.unwrap().attr("type"),
+        Some("result")
+    );
 
     // A connection that never logs in is closed.
     let mut lurker = TestClient::connect_tcp(server.c2s, &server.domain)
@@ -332,15 +327,14 @@ async fn a_flood_to_a_reading_client_is_delivered_whole() {
     }
     let mut mallory = sender.await.unwrap();
     // The flooder was slowed down, not cut off, and neither was alice.
-    let ping = Element::new("iq", ns::CLIENT)
-        .with_attr("type", "get")
-        .with_attr("id", "p")
-        .with_child(Element::new("ping", ns::PING));
     assert_eq!(
-        mallory.iq(&ping).await.unwrap().attr("type"),
+        mallory.ping_server().await.unwrap().attr("type"),
         Some("result")
     );
-    assert_eq!(alice.iq(&ping).await.unwrap().attr("type"), Some("result"));
+    assert_eq!(
+        alice.ping_server().await.unwrap().attr("type"),
+        Some("result")
+    );
     server.stop().await;
 }
 
@@ -381,11 +375,10 @@ async fn a_client_that_never_reads_is_closed_and_its_senders_get_errors() {
             .unwrap()
             .has_child("service-unavailable", ns::STANZA_ERRORS)
     );
-    let ping = Element::new("iq", ns::CLIENT)
-        .with_attr("type", "get")
-        .with_attr("id", "p")
-        .with_child(Element::new("ping", ns::PING));
-    assert_eq!(alice.iq(&ping).await.unwrap().attr("type"), Some("result"));
+    assert_eq!(
+        alice.ping_server().await.unwrap().attr("type"),
+        Some("result")
+    );
     // bob's session was closed as stalled.
     assert_eq!(
         bob.ending().await.unwrap(),
@@ -433,11 +426,10 @@ async fn whitespace_keepalives_keep_a_session_open() {
         alice.send_raw(b" ").await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let ping = Element::new("iq", ns::CLIENT)
-        .with_attr("type", "get")
-        .with_attr("id", "p")
-        .with_child(Element::new("ping", ns::PING));
-    assert_eq!(alice.iq(&ping).await.unwrap().attr("type"), Some("result"));
+    assert_eq!(
+        alice.ping_server().await.unwrap().attr("type"),
+        Some("result")
+    );
     server.stop().await;
 }
 

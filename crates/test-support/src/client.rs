@@ -487,6 +487,16 @@ impl TestClient {
             .await
     }
 
+    /// Pings the server (XEP-0199) and returns its reply.
+    pub async fn ping_server(&mut self) -> anyhow::Result<Element> {
+        let ping = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "get")
+            .with_attr("id", "ping-server")
+            .with_attr("to", self.domain.as_str())
+            .with_child(Element::new("ping", ns::PING));
+        self.iq(&ping).await
+    }
+
     /// Closes the stream politely.
     pub async fn close(mut self) -> anyhow::Result<()> {
         self.send_raw(b"</stream:stream>").await?;

@@ -23,7 +23,7 @@ pub use hooks::{
 };
 pub use module::{Module, Registry};
 pub use router::Origin;
-pub use session::{DeliveryError, Queued, Session, SessionRegistry, estimated_size};
+pub use session::{DeliveryError, Queued, Session, SessionRegistry};
 
 /// The running server's shared state. One per process, shared as `Arc<Server>`.
 pub struct Server {

@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use rookery_proto::IqType;
-
 use crate::disco::Disco;
-use crate::hooks::{Hooks, IqHandler, StanzaHandler, StanzaHook, Target};
+use crate::hooks::Hooks;
 
 /// A feature of the server (ping, disco, roster, ...).
 pub trait Module: Send + Sync + 'static {
@@ -21,25 +19,4 @@ pub trait Module: Send + Sync + 'static {
 pub struct Registry {
     pub hooks: Hooks,
     pub disco: Disco,
-}
-
-impl Registry {
-    /// Registers an IQ handler for `iq_type` requests to `target` whose payload is `<name xmlns=ns>`.
-    pub fn on_iq(
-        &mut self,
-        iq_type: IqType,
-        target: Target,
-        ns: &str,
-        name: &str,
-        priority: i32,
-        handler: Arc<dyn IqHandler>,
-    ) {
-        self.hooks
-            .on_iq(iq_type, target, ns, name, priority, handler);
-    }
-
-    /// Registers a message or presence handler.
-    pub fn on_stanza(&mut self, hook: StanzaHook, priority: i32, handler: Arc<dyn StanzaHandler>) {
-        self.hooks.on_stanza(hook, priority, handler);
-    }
 }

@@ -252,7 +252,7 @@ impl Server {
             .hooks
             .run_iq(iq_type, target, payload.ns(), payload.name(), request)
             .await;
-        let mut reply = match outcome {
+        let reply = match outcome {
             IqOutcome::Result(payload) => {
                 let mut reply = rookery_proto::stanza::iq_result(&stanza);
                 if let Some(payload) = payload {
@@ -266,10 +266,6 @@ impl Server {
                 &StanzaError::new(StanzaCondition::ServiceUnavailable),
             ),
         };
-        // An IQ without 'to' was for the sender's own account; its answer comes from no one in particular.
-        if stanza.attr("to").is_none() {
-            reply.remove_attr("from");
-        }
         self.send_local(reply, &origin).await;
     }
 
@@ -350,12 +346,19 @@ impl Server {
             .await;
             return;
         };
+        let mut delivered = false;
         for session in others {
-            let _ = session
+            delivered |= session
                 .deliver(stanza.clone(), origin.wait_for(session, self))
-                .await;
+                .await
+                .is_ok();
         }
-        let _ = last.deliver(stanza, origin.wait_for(last, self)).await;
+        match last.deliver(stanza, origin.wait_for(last, self)).await {
+            Ok(()) => {}
+            // No session took it: the sender hears so, rather than losing the message silently.
+            Err(err) if !delivered => self.undeliverable(err.into_stanza()).await,
+            Err(_) => {}
+        }
     }
 
     /// Delivers to a bound full JID, or answers IQ requests and messages for a missing one with an error.

@@ -58,7 +58,7 @@ impl Module for TestModule {
         };
         let second =
             |_: &IqRequest<'_>| IqOutcome::Error(StanzaError::new(StanzaCondition::NotAllowed));
-        registry.on_iq(
+        registry.hooks.on_iq(
             IqType::Get,
             Target::Host,
             TEST_NS,
@@ -66,7 +66,7 @@ impl Module for TestModule {
             10,
             Arc::new(SyncIq(first)),
         );
-        registry.on_iq(
+        registry.hooks.on_iq(
             IqType::Get,
             Target::Host,
             TEST_NS,
@@ -74,7 +74,7 @@ impl Module for TestModule {
             -10,
             Arc::new(SyncIq(second)),
         );
-        registry.on_stanza(
+        registry.hooks.on_stanza(
             StanzaHook::Pre(StanzaKind::Message),
             0,
             Arc::new(DropSecrets(Arc::clone(&self))),

@@ -22,7 +22,7 @@ impl Module for DiscoModule {
         registry.disco.add_feature(ns::DISCO_INFO);
         registry.disco.add_feature(ns::DISCO_ITEMS);
         registry.disco.add_account_feature(ns::DISCO_INFO);
-        registry.on_iq(
+        registry.hooks.on_iq(
             IqType::Get,
             Target::Host,
             ns::DISCO_INFO,
@@ -30,7 +30,7 @@ impl Module for DiscoModule {
             0,
             Arc::new(SyncIq(host_info)),
         );
-        registry.on_iq(
+        registry.hooks.on_iq(
             IqType::Get,
             Target::Host,
             ns::DISCO_ITEMS,
@@ -39,7 +39,7 @@ impl Module for DiscoModule {
             Arc::new(SyncIq(host_items)),
         );
         // Clients ask their own account what it supports (PEP, MAM, ...) before using it.
-        registry.on_iq(
+        registry.hooks.on_iq(
             IqType::Get,
             Target::Own,
             ns::DISCO_INFO,
@@ -47,7 +47,7 @@ impl Module for DiscoModule {
             0,
             Arc::new(SyncIq(account_info)),
         );
-        registry.on_iq(
+        registry.hooks.on_iq(
             IqType::Get,
             Target::Own,
             ns::DISCO_ITEMS,

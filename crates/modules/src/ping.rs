@@ -18,8 +18,12 @@ impl Module for Ping {
         let pong = Arc::new(SyncIq(|_: &rookery_core::IqRequest<'_>| {
             IqOutcome::Result(None)
         }));
-        registry.on_iq(IqType::Get, Target::Host, ns::PING, "ping", 0, pong.clone());
-        registry.on_iq(IqType::Get, Target::Own, ns::PING, "ping", 0, pong);
+        registry
+            .hooks
+            .on_iq(IqType::Get, Target::Host, ns::PING, "ping", 0, pong.clone());
+        registry
+            .hooks
+            .on_iq(IqType::Get, Target::Own, ns::PING, "ping", 0, pong);
         registry.disco.add_feature(ns::PING);
     }
 }

@@ -18,7 +18,7 @@ impl Module for LegacySession {
         let ok = Arc::new(SyncIq(|_: &rookery_core::IqRequest<'_>| {
             IqOutcome::Result(None)
         }));
-        registry.on_iq(
+        registry.hooks.on_iq(
             IqType::Set,
             Target::Host,
             ns::SESSION,
@@ -26,6 +26,8 @@ impl Module for LegacySession {
             0,
             ok.clone(),
         );
-        registry.on_iq(IqType::Set, Target::Own, ns::SESSION, "session", 0, ok);
+        registry
+            .hooks
+            .on_iq(IqType::Set, Target::Own, ns::SESSION, "session", 0, ok);
     }
 }

@@ -160,6 +160,23 @@ async fn ping_and_disco_of_the_server() {
         "{features:?}"
     );
 
+    // The account answers for itself (XEP-0030 on one's own bare JID), as clients ask before using PEP and MAM.
+    let own = Element::new("iq", ns::CLIENT)
+        .with_attr("type", "get")
+        .with_attr("id", "d2")
+        .with_attr("to", "alice@rookery.test")
+        .with_child(Element::new("query", ns::DISCO_INFO));
+    let reply = client.iq(&own).await.unwrap();
+    let identity = reply
+        .get_child("query", ns::DISCO_INFO)
+        .and_then(|q| q.get_child("identity", ns::DISCO_INFO));
+    assert_eq!(
+        identity.and_then(|i| i.attr("category")),
+        Some("account"),
+        "{reply}"
+    );
+    assert_eq!(identity.and_then(|i| i.attr("type")), Some("registered"));
+
     // An IQ nobody handles gets service-unavailable.
     let unknown = Element::new("iq", ns::CLIENT)
         .with_attr("type", "get")

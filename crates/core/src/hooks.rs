@@ -16,6 +16,7 @@ use rookery_xml::Element;
 
 use crate::Server;
 use crate::router::Origin;
+use crate::session::Session;
 
 /// A boxed future, the return type of hook handlers.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -117,6 +118,28 @@ pub enum StanzaHook {
     Deliver(StanzaKind, Target),
 }
 
+/// Moments in a session's life that modules act on (Prosody's `resource-bind`, `pre-resource-unbind` and the
+/// initial presence of mod_presence).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SessionHook {
+    /// A resource was bound; the session can receive stanzas.
+    Started,
+    /// The session sent its initial presence (fired by the presence module, after it has broadcast it): offline
+    /// messages and pending subscription requests are delivered now.
+    Available,
+    /// The connection ended and the session is already unbound: nothing can be delivered to it any more.
+    Ended,
+}
+
+/// Acts on a session event. Every handler of the hook runs, in priority order.
+pub trait SessionHandler: Send + Sync + 'static {
+    fn handle<'a>(
+        &'a self,
+        server: &'a Arc<Server>,
+        session: &'a Arc<Session>,
+    ) -> BoxFuture<'a, ()>;
+}
+
 struct Prioritised<H: ?Sized> {
     priority: i32,
     handler: Arc<H>,
@@ -131,6 +154,7 @@ type IqHandlersByPayload = HashMap<String, HashMap<String, Vec<Prioritised<dyn I
 pub struct Hooks {
     iq: HashMap<(IqType, Target), IqHandlersByPayload>,
     stanza: HashMap<StanzaHook, Vec<Prioritised<dyn StanzaHandler>>>,
+    session: HashMap<SessionHook, Vec<Prioritised<dyn SessionHandler>>>,
 }
 
 impl Hooks {
@@ -162,6 +186,33 @@ impl Hooks {
         let list = self.stanza.entry(hook).or_default();
         list.push(Prioritised { priority, handler });
         list.sort_by_key(|p| std::cmp::Reverse(p.priority));
+    }
+
+    /// Registers a session-event handler.
+    pub fn on_session(
+        &mut self,
+        hook: SessionHook,
+        priority: i32,
+        handler: Arc<dyn SessionHandler>,
+    ) {
+        let list = self.session.entry(hook).or_default();
+        list.push(Prioritised { priority, handler });
+        list.sort_by_key(|p| std::cmp::Reverse(p.priority));
+    }
+
+    /// Runs every handler of a session hook, highest priority first.
+    pub async fn run_session(
+        &self,
+        server: &Arc<Server>,
+        hook: SessionHook,
+        session: &Arc<Session>,
+    ) {
+        let Some(list) = self.session.get(&hook) else {
+            return;
+        };
+        for p in list {
+            p.handler.handle(server, session).await;
+        }
     }
 
     /// Whether anything listens at a stanza hook; lets the router skip building events on its fast path.

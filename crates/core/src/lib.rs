@@ -18,12 +18,12 @@ use tokio_util::sync::CancellationToken;
 
 pub use disco::Disco;
 pub use hooks::{
-    BoxFuture, Handled, Hooks, IqHandler, IqOutcome, IqRequest, StanzaEvent, StanzaHandler,
-    StanzaHook, SyncIq, Target,
+    BoxFuture, Handled, Hooks, IqHandler, IqOutcome, IqRequest, SessionHandler, SessionHook,
+    StanzaEvent, StanzaHandler, StanzaHook, SyncIq, Target,
 };
 pub use module::{Module, Registry};
 pub use router::Origin;
-pub use session::{DeliveryError, Queued, Session, SessionRegistry};
+pub use session::{Caps, DeliveryError, Queued, Session, SessionRegistry, SessionState};
 
 /// The running server's shared state. One per process, shared as `Arc<Server>`.
 pub struct Server {
@@ -37,6 +37,10 @@ pub struct Server {
     pub sessions: SessionRegistry,
     pub hooks: Hooks,
     pub disco: Disco,
+    /// Stream features modules add after login, next to `<bind/>` (roster versioning, ...).
+    pub stream_features: Vec<rookery_xml::Element>,
+    /// When the server started, for uptime (XEP-0012).
+    pub started_at: std::time::SystemTime,
     /// Cancelled when the server stops: every connection says `<system-shutdown/>` and closes.
     pub shutdown: CancellationToken,
 }
@@ -49,7 +53,11 @@ impl Server {
             tracing::debug!(module = module.name(), "loading module");
             module.register(&mut registry);
         }
-        let Registry { hooks, disco } = registry;
+        let Registry {
+            hooks,
+            disco,
+            stream_features,
+        } = registry;
         Arc::new(Self {
             domain: config.domain.clone(),
             groups_domain: config.groups_domain(),
@@ -59,6 +67,8 @@ impl Server {
             store,
             hooks,
             disco,
+            stream_features,
+            started_at: std::time::SystemTime::now(),
             shutdown: CancellationToken::new(),
         })
     }

@@ -19,4 +19,6 @@ pub trait Module: Send + Sync + 'static {
 pub struct Registry {
     pub hooks: Hooks,
     pub disco: Disco,
+    /// Stream features offered after login, next to `<bind/>`.
+    pub stream_features: Vec<rookery_xml::Element>,
 }

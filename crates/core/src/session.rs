@@ -34,6 +34,34 @@ pub struct Session {
     budget_bytes: usize,
     close_signal: CancellationToken,
     close_reason: Mutex<Option<StreamError>>,
+    state: Mutex<SessionState>,
+}
+
+/// What the instant-messaging modules keep about a session. Behind a plain mutex: it is read and written in short
+/// sections, never held across an `.await`.
+#[derive(Debug, Default)]
+pub struct SessionState {
+    /// The client's last available presence broadcast (RFC 6121 §4.2), as received: `None` until its initial
+    /// presence and again after it sends unavailable presence. A session without it is not "available" and gets no
+    /// presence broadcasts or messages to the bare JID.
+    pub presence: Option<Element>,
+    /// The priority of that presence (RFC 6121 §4.7.2.3), -128..=127; 0 when it has none.
+    pub priority: i8,
+    /// Whether the client asked for its roster: only such sessions get roster pushes (RFC 6121 §2.1.6).
+    pub roster_requested: bool,
+    /// JIDs the client sent directed presence to (RFC 6121 §4.6) outside its subscriptions; they get unavailable
+    /// presence when it goes offline.
+    pub directed_presence: std::collections::HashSet<jid::Jid>,
+    /// The XEP-0115 capabilities in its presence (`node#ver` and hash), kept for PEP notifications.
+    pub caps: Option<Caps>,
+}
+
+/// XEP-0115 entity capabilities announced in a presence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caps {
+    pub node: String,
+    pub ver: String,
+    pub hash: String,
 }
 
 /// Why a stanza could not be queued for a session.
@@ -138,6 +166,19 @@ impl Session {
             .clone()
     }
 
+    /// The instant-messaging state of the session. Hold the guard briefly and never across an `.await`.
+    pub fn state(&self) -> std::sync::MutexGuard<'_, SessionState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The priority of the session's available presence, or `None` while it is not available.
+    pub fn available_priority(&self) -> Option<i8> {
+        let state = self.state();
+        state.presence.as_ref().map(|_| state.priority)
+    }
+
     /// The session's account.
     pub fn username(&self) -> &str {
         self.jid.node().map_or("", |n| n.as_str())
@@ -232,6 +273,7 @@ impl SessionRegistry {
             budget_bytes: self.queue_bytes,
             close_signal: CancellationToken::new(),
             close_reason: Mutex::new(None),
+            state: Mutex::new(SessionState::default()),
         });
         sessions.push(Arc::clone(&session));
         Ok((session, rx))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jid::BareJid;
-use rookery_core::{Queued, Server, Session};
+use rookery_core::{Queued, Server, Session, SessionHook};
 use rookery_proto::c2s::{Action, C2sNegotiator, C2sSettings, Input};
 use rookery_proto::{STREAM_CLOSE, StreamCondition, StreamError, write_top_level};
 use rookery_sasl::{ChannelBindings, Lookup, Mechanism};
@@ -134,6 +134,7 @@ impl C2sListener {
             max_stanza_bytes: limits.c2s_stanza_size,
             max_unauthenticated_stanza_bytes: limits.c2s_unauthenticated_stanza_size,
             max_auth_failures: MAX_AUTH_FAILURES,
+            session_features: self.server.stream_features.clone(),
         };
         let conn = Connection {
             server: Arc::clone(&self.server),
@@ -298,6 +299,10 @@ impl Connection {
             while let Ok(queued) = bound.queue.try_recv() {
                 self.server.undeliverable(queued.stanza).await;
             }
+            self.server
+                .hooks
+                .run_session(&self.server, SessionHook::Ended, &bound.session)
+                .await;
             info!(jid = %bound.session.jid, "session ended");
         }
         if let Some(mut transport) = self.transport.take() {
@@ -468,7 +473,16 @@ impl Connection {
                 }
                 return Some(Input::Bound(result));
             }
-            Action::Established(jid) => info!(%jid, "session started"),
+            Action::Established(jid) => {
+                info!(%jid, "session started");
+                if let Some(bound) = &self.session {
+                    let session = Arc::clone(&bound.session);
+                    self.server
+                        .hooks
+                        .run_session(&self.server, SessionHook::Started, &session)
+                        .await;
+                }
+            }
         }
         None
     }

@@ -30,6 +30,8 @@ pub struct C2sSettings {
     pub max_unauthenticated_stanza_bytes: usize,
     /// After this many failed SASL attempts the stream is closed.
     pub max_auth_failures: u32,
+    /// Further features offered after login, next to `<bind/>` (roster versioning and the like).
+    pub session_features: Vec<Element>,
 }
 
 /// Why the core refused to bind a resource.
@@ -356,6 +358,9 @@ impl C2sNegotiator {
             features.append_child(self.limits_feature());
         } else {
             features.append_child(Element::new("bind", ns::BIND));
+            for feature in &self.settings.session_features {
+                features.append_child(feature.clone());
+            }
             // RFC 3921 sessions are a no-op kept for old clients (RFC 6121 §1.4); Prosody offers it as optional.
             features.append_child(
                 Element::new("session", ns::SESSION)
@@ -691,6 +696,7 @@ mod tests {
             max_stanza_bytes: 262_144,
             max_unauthenticated_stanza_bytes: 16_384,
             max_auth_failures: 2,
+            session_features: Vec::new(),
         }
     }
 

@@ -9,12 +9,14 @@
 mod accounts;
 mod error;
 mod role;
+mod roster;
 mod sqlite;
 
 pub use accounts::{Account, AccountSummary, Accounts};
 pub use error::StoreError;
 pub use role::{Role, UnknownRole};
 pub use rookery_sasl::{Credentials, ScramKeys};
+pub use roster::{PendingRequest, Roster, RosterItem, Rosters, Subscription};
 
 use std::path::Path;
 
@@ -49,6 +51,11 @@ impl Store {
     /// The accounts repository.
     pub fn accounts(&self) -> Accounts {
         Accounts::new(self.clone())
+    }
+
+    /// The roster repository.
+    pub fn roster(&self) -> Rosters {
+        Rosters::new(self.clone())
     }
 
     /// Checks that the database answers (for health endpoints).

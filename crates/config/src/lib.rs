@@ -228,6 +228,12 @@ pub struct Limits {
     pub max_connections: usize,
     /// Largest upload (Snikket's `http_file_share_size_limit`: 100 MiB plus a 16-byte XEP-0454 GCM tag).
     pub upload_file_size_limit: u64,
+    /// Contacts in one roster. Prosody sets none; a family server's rosters hold dozens, a circle of a few hundred
+    /// people a few hundred, so this only stops a runaway client.
+    pub roster_max_items: usize,
+    /// Subscription requests waiting for one account's answer: enough for any real use, small enough that a flood
+    /// of requests cannot grow the database without end.
+    pub pending_subscriptions_max: usize,
 }
 
 impl Default for Limits {
@@ -244,6 +250,8 @@ impl Default for Limits {
             max_connections_per_ip: 64,
             max_connections: 10_000,
             upload_file_size_limit: 100 * 1024 * 1024 + 16,
+            roster_max_items: 5000,
+            pending_subscriptions_max: 500,
         }
     }
 }

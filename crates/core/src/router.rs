@@ -29,7 +29,7 @@ pub enum Origin {
 impl Origin {
     /// How long a delivery from this origin may wait for room in `target`'s queue. A session's own task drains
     /// its own queue, so it must never wait on it; the server's own stanzas do not wait either.
-    fn wait_for(&self, target: &Session, server: &Server) -> Option<std::time::Duration> {
+    pub fn wait_for(&self, target: &Session, server: &Server) -> Option<std::time::Duration> {
         match self {
             Self::Client(sender) if sender.id != target.id => {
                 Some(server.config.limits.slow_reader_timeout)

@@ -4,6 +4,8 @@
 
 pub mod disco;
 pub mod ping;
+pub mod presence;
+pub mod roster;
 pub mod session;
 
 use std::sync::Arc;
@@ -16,5 +18,7 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(disco::DiscoModule),
         Arc::new(ping::Ping),
         Arc::new(session::LegacySession),
+        Arc::new(roster::RosterModule),
+        Arc::new(presence::PresenceModule),
     ]
 }

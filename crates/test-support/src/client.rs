@@ -115,6 +115,7 @@ pub struct TestClient {
     /// The full JID once bound.
     pub jid: Option<String>,
     read_buf: Vec<u8>,
+    sync_counter: u64,
 }
 
 impl TestClient {
@@ -129,6 +130,7 @@ impl TestClient {
             features: None,
             jid: None,
             read_buf: vec![0; 16 * 1024],
+            sync_counter: 0,
         })
     }
 
@@ -495,6 +497,28 @@ impl TestClient {
             .with_attr("to", self.domain.as_str())
             .with_child(Element::new("ping", ns::PING));
         self.iq(&ping).await
+    }
+
+    /// Pings the server and returns everything that arrived before its answer. The server handles a client's
+    /// stanzas in order and routes each before reading the next, so after another client's `sync()` this holds
+    /// everything that client's earlier stanzas caused here: a test can assert that something did *not* arrive.
+    pub async fn sync(&mut self) -> anyhow::Result<Vec<Element>> {
+        self.sync_counter += 1;
+        let id = format!("sync-{}", self.sync_counter);
+        let ping = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "get")
+            .with_attr("id", id.as_str())
+            .with_attr("to", self.domain.as_str())
+            .with_child(Element::new("ping", ns::PING));
+        self.send(&ping).await?;
+        let mut before = Vec::new();
+        loop {
+            let el = self.next_element().await?;
+            if el.name() == "iq" && el.attr("id") == Some(id.as_str()) {
+                return Ok(before);
+            }
+            before.push(el);
+        }
     }
 
     /// Closes the stream politely.

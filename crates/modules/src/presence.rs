@@ -22,7 +22,7 @@ use rookery_store::{RosterItem, StoreError};
 use rookery_xml::{Element, ns};
 use tracing::warn;
 
-use crate::roster::save_item;
+use crate::roster::{lock_roster, save_item};
 
 const NS_CAPS: &str = "http://jabber.org/protocol/caps";
 
@@ -378,6 +378,22 @@ async fn directed(
 /// joined are the usual case; beyond this many, the oldest sessions' peers learn from the rooms' own timeouts.
 const MAX_DIRECTED_PRESENCE: usize = 1000;
 
+/// What a subscription stanza leads to once the roster is updated; carried out after the account's roster lock
+/// is released, because delivering may need the contact's lock (and a stripe may hold both).
+#[derive(Default)]
+struct FollowUp {
+    /// Route the stanza on to the contact.
+    route: bool,
+    /// Answer the contact with `subscribed` on the account's behalf.
+    reply_subscribed: bool,
+    /// Show the contact the account's available resources (it may now see them).
+    send_presence: bool,
+    /// Tell the contact the account's resources are gone for it.
+    send_unavailable: bool,
+    /// Show the stanza to the account's available resources.
+    deliver: bool,
+}
+
 /// A subscription stanza from a local user to a contact (RFC 6121 §3, the user's server's side).
 async fn outbound_subscription(
     server: &Arc<Server>,
@@ -387,80 +403,21 @@ async fn outbound_subscription(
     contact: &BareJid,
 ) {
     let username = session.username();
-    let contact_str = contact.as_str();
-    let roster = server.store.roster();
-    let item = match roster.item(username, contact_str).await {
-        Ok(item) => item,
-        Err(err) => {
-            failed(server, stanza, &err).await;
-            return;
+    let follow_up = {
+        let _lock = lock_roster(username).await;
+        match update_outbound(server, username, kind, contact.as_str()).await {
+            Ok(follow_up) => follow_up,
+            Err(err) => {
+                server.bounce(stanza, err).await;
+                return;
+            }
         }
     };
-    let existing = item.clone();
-    let mut item = item.unwrap_or_else(|| RosterItem::new(contact_str));
-    let mut route = true;
-    let mut send_presence = false;
-    let mut send_unavailable = false;
-    match kind {
-        PresenceType::Subscribe => {
-            if !item.subscription.has_to() {
-                item.ask = true;
-            }
-        }
-        PresenceType::Subscribed => {
-            let pending = match roster.remove_pending_in(username, contact_str).await {
-                Ok(pending) => pending,
-                Err(err) => {
-                    failed(server, stanza, &err).await;
-                    return;
-                }
-            };
-            if item.subscription.has_from() {
-                route = false;
-            } else if pending {
-                item.subscription = item.subscription.with_from(true);
-                item.approved = false;
-                send_presence = true;
-            } else {
-                // Pre-approval (§3.4): the contact's future request is approved without asking.
-                item.approved = true;
-                route = false;
-            }
-        }
-        PresenceType::Unsubscribe => {
-            item.subscription = item.subscription.with_to(false);
-            item.ask = false;
-        }
-        PresenceType::Unsubscribed => {
-            let pending = roster
-                .remove_pending_in(username, contact_str)
-                .await
-                .unwrap_or(false);
-            if item.subscription.has_from() {
-                item.subscription = item.subscription.with_from(false);
-                send_unavailable = true;
-            } else if item.approved && !pending {
-                // Cancelling a pre-approval is the user's own business (§3.4.1).
-                route = false;
-            }
-            item.approved = false;
-        }
-        _ => return,
-    }
-    // Store only what changed; a new item only for a request or a pre-approval (§3.1.2, §3.4).
-    let changed = match &existing {
-        Some(existing) => *existing != item,
-        None => item != RosterItem::new(contact_str),
-    };
-    if changed && let Err(err) = save_item(server, username, &item).await {
-        reject_with(server, stanza, err).await;
-        return;
-    }
-    if route {
+    if follow_up.route {
         // The request's extensions (a <status/>, a XEP-0379 token) travel with it; the addresses are bare.
         let mut outgoing = stanza.clone();
         outgoing.set_attr("from", session.bare_jid().as_str());
-        outgoing.set_attr("to", contact_str);
+        outgoing.set_attr("to", contact.as_str());
         server
             .route(
                 StanzaKind::Presence,
@@ -471,12 +428,84 @@ async fn outbound_subscription(
             )
             .await;
     }
-    if send_presence {
-        send_available_presences(server, username, contact_str).await;
+    if follow_up.send_presence {
+        send_available_presences(server, username, contact.as_str()).await;
     }
-    if send_unavailable {
-        send_unavailable_presences(server, username, contact_str).await;
+    if follow_up.send_unavailable {
+        send_unavailable_presences(server, username, contact.as_str()).await;
     }
+}
+
+/// The user's side of the state machine: updates the roster item for `contact` (RFC 6121 §3.1.2, §3.1.5, §3.2,
+/// §3.3.2, §3.4). Runs under the account's roster lock.
+async fn update_outbound(
+    server: &Arc<Server>,
+    username: &str,
+    kind: PresenceType,
+    contact: &str,
+) -> Result<FollowUp, StanzaError> {
+    let roster = server.store.roster();
+    let existing = roster
+        .item(username, contact)
+        .await
+        .map_err(storage_failed)?;
+    let mut item = existing.clone().unwrap_or_else(|| RosterItem::new(contact));
+    let mut follow_up = FollowUp {
+        route: true,
+        ..FollowUp::default()
+    };
+    match kind {
+        PresenceType::Subscribe => {
+            if !item.subscription.has_to() {
+                item.ask = true;
+            }
+        }
+        PresenceType::Subscribed => {
+            let pending = roster
+                .remove_pending_in(username, contact)
+                .await
+                .map_err(storage_failed)?;
+            if item.subscription.has_from() {
+                follow_up.route = false;
+            } else if pending {
+                item.subscription = item.subscription.with_from(true);
+                item.approved = false;
+                follow_up.send_presence = true;
+            } else {
+                // Pre-approval (§3.4): the contact's future request is approved without asking.
+                item.approved = true;
+                follow_up.route = false;
+            }
+        }
+        PresenceType::Unsubscribe => {
+            item.subscription = item.subscription.with_to(false);
+            item.ask = false;
+        }
+        PresenceType::Unsubscribed => {
+            let pending = roster
+                .remove_pending_in(username, contact)
+                .await
+                .map_err(storage_failed)?;
+            if item.subscription.has_from() {
+                item.subscription = item.subscription.with_from(false);
+                follow_up.send_unavailable = true;
+            } else if item.approved && !pending {
+                // Cancelling a pre-approval is the user's own business (§3.4.1).
+                follow_up.route = false;
+            }
+            item.approved = false;
+        }
+        _ => return Ok(FollowUp::default()),
+    }
+    // Store only what changed; a new item only when there is something to keep (§3.1.2, §3.4).
+    let changed = match &existing {
+        Some(existing) => *existing != item,
+        None => item != RosterItem::new(contact),
+    };
+    if changed {
+        save_item(server, username, &item).await?;
+    }
+    Ok(follow_up)
 }
 
 /// A subscription stanza for a local account (RFC 6121 §3, the contact's server's side).
@@ -501,96 +530,120 @@ async fn inbound_subscription(
             return;
         }
     }
-    let roster = server.store.roster();
-    let existing = match roster.item(owner, &contact).await {
-        Ok(item) => item,
-        Err(err) => {
-            warn!(%err, "roster unavailable; subscription stanza dropped");
-            return;
+    let follow_up = {
+        let _lock = lock_roster(owner).await;
+        match update_inbound(server, owner, &event.stanza, kind, &contact).await {
+            Ok(follow_up) => follow_up,
+            Err(err) => {
+                warn!(?err, "subscription stanza not applied");
+                return;
+            }
         }
     };
-    let mut item = existing
-        .clone()
-        .unwrap_or_else(|| RosterItem::new(&contact));
+    if follow_up.reply_subscribed {
+        send_from_bare(server, owner, &contact, "subscribed").await;
+    }
+    if follow_up.send_presence {
+        send_available_presences(server, owner, &contact).await;
+    }
+    if follow_up.send_unavailable {
+        send_unavailable_presences(server, owner, &contact).await;
+    }
+    if follow_up.deliver {
+        // The account's available resources see the stanza, with its extensions, from the contact's bare JID.
+        let mut stanza = Element::new("presence", ns::CLIENT)
+            .with_attr("type", kind.name())
+            .with_attr("from", contact.as_str());
+        for child in event.stanza.children() {
+            stanza.append_child(child.clone());
+        }
+        for session in available_sessions(server, owner) {
+            let mut copy = stanza.clone();
+            copy.set_attr("to", session.jid.as_str());
+            let _ = session.deliver(copy, None).await;
+        }
+    }
+}
+
+/// The contact's side of the state machine (RFC 6121 §3.1.3, §3.1.6, §3.2.3, §3.3.3). Runs under the account's
+/// roster lock.
+async fn update_inbound(
+    server: &Arc<Server>,
+    owner: &str,
+    stanza: &Element,
+    kind: PresenceType,
+    contact: &str,
+) -> Result<FollowUp, StanzaError> {
+    let roster = server.store.roster();
+    let existing = roster.item(owner, contact).await.map_err(storage_failed)?;
+    let mut item = existing.clone().unwrap_or_else(|| RosterItem::new(contact));
+    let mut follow_up = FollowUp {
+        deliver: true,
+        ..FollowUp::default()
+    };
     match kind {
         PresenceType::Subscribe => {
             if item.subscription.has_from() {
-                // Already approved: answer for the user (§3.1.3).
-                send_from_account(server, owner, &contact, "subscribed").await;
-                return;
+                // Already approved: the server answers for the user.
+                return Ok(FollowUp {
+                    reply_subscribed: true,
+                    ..FollowUp::default()
+                });
             }
             if item.approved {
                 item.subscription = item.subscription.with_from(true);
                 item.approved = false;
-                if let Err(err) = save_item(server, owner, &item).await {
-                    warn!(?err, "could not store a pre-approved subscription");
-                    return;
-                }
-                send_from_account(server, owner, &contact, "subscribed").await;
-                send_available_presences(server, owner, &contact).await;
-                return;
+                save_item(server, owner, &item).await?;
+                return Ok(FollowUp {
+                    reply_subscribed: true,
+                    send_presence: true,
+                    ..FollowUp::default()
+                });
             }
-            let mut request = event.stanza.clone();
-            request.set_attr("from", contact.as_str());
+            // The request waits for an answer, shown now and at each login until then.
+            let mut request = stanza.clone();
+            request.set_attr("from", contact);
             request.remove_attr("to");
             let max = server.config.limits.pending_subscriptions_max;
-            if let Err(err) = roster
-                .add_pending_in(owner, &contact, &request.to_xml_string(), max)
+            roster
+                .add_pending_in(owner, contact, &request.to_xml_string(), max)
                 .await
-            {
-                warn!(%err, "subscription request not kept");
-                return;
-            }
+                .map_err(storage_failed)?;
+            return Ok(follow_up);
         }
         PresenceType::Subscribed => {
             if !item.ask {
-                return;
+                return Ok(FollowUp::default());
             }
             item.subscription = item.subscription.with_to(true);
             item.ask = false;
         }
         PresenceType::Unsubscribe => {
             let pending = roster
-                .remove_pending_in(owner, &contact)
+                .remove_pending_in(owner, contact)
                 .await
-                .unwrap_or(false);
+                .map_err(storage_failed)?;
             if !item.subscription.has_from() && !pending {
-                return;
+                return Ok(FollowUp::default());
             }
+            follow_up.send_unavailable = item.subscription.has_from();
             item.subscription = item.subscription.with_from(false);
             item.approved = false;
-            send_unavailable_presences(server, owner, &contact).await;
         }
         PresenceType::Unsubscribed => {
             if !item.subscription.has_to() && !item.ask {
-                return;
+                return Ok(FollowUp::default());
             }
             item.subscription = item.subscription.with_to(false);
             item.ask = false;
         }
-        _ => return,
+        _ => return Ok(FollowUp::default()),
     }
-    // A request waits in the pending table; other changes touch only an item the account has.
-    if kind != PresenceType::Subscribe
-        && existing.is_some()
-        && existing.as_ref() != Some(&item)
-        && let Err(err) = save_item(server, owner, &item).await
-    {
-        warn!(?err, "could not store a subscription change");
-        return;
+    // Only an item the account has changes; a contact cannot add itself to someone's roster.
+    if existing.is_some() && existing.as_ref() != Some(&item) {
+        save_item(server, owner, &item).await?;
     }
-    // The account's available resources see the stanza, with its extensions, from the contact's bare JID.
-    let mut stanza = Element::new("presence", ns::CLIENT)
-        .with_attr("type", kind.name())
-        .with_attr("from", contact.as_str());
-    for child in event.stanza.children() {
-        stanza.append_child(child.clone());
-    }
-    for session in available_sessions(server, owner) {
-        let mut copy = stanza.clone();
-        copy.set_attr("to", session.jid.as_str());
-        let _ = session.deliver(copy, None).await;
-    }
+    Ok(follow_up)
 }
 
 /// A probe for a local account's presence (RFC 6121 §4.3.2).
@@ -731,18 +784,9 @@ async fn reject(server: &Server, stanza: &Element, condition: StanzaCondition, t
         .await;
 }
 
-async fn reject_with(server: &Server, stanza: &Element, err: StanzaError) {
-    server.bounce(stanza, err).await;
-}
-
-async fn failed(server: &Server, stanza: &Element, err: &StoreError) {
+fn storage_failed(err: StoreError) -> StanzaError {
     warn!(%err, "roster storage failed");
-    server
-        .bounce(
-            stanza,
-            StanzaError::new(StanzaCondition::InternalServerError),
-        )
-        .await;
+    StanzaError::new(StanzaCondition::InternalServerError)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use rookery_core::{
 };
 use rookery_proto::stanza::new_iq;
 use rookery_proto::{IqType, StanzaCondition, StanzaError};
-use rookery_store::{RosterItem, StoreError, Subscription};
+use rookery_store::{RosterItem, StoreError};
 use rookery_xml::Element;
 use tracing::warn;
 
@@ -166,6 +166,7 @@ async fn set(
         ));
     }
     groups.sort();
+    let _lock = lock_roster(username).await;
     // The client sets the name and groups only; subscription state is the server's (RFC 6121 §2.1.2.5).
     let existing = server
         .store
@@ -182,32 +183,38 @@ async fn set(
 
 /// Removes a contact (RFC 6121 §2.5.2): its subscriptions both ways are cancelled, and it is told so.
 async fn remove(server: &Arc<Server>, username: &str, contact: &str) -> Result<(), StanzaError> {
-    let roster = server.store.roster();
-    let existing = roster.item(username, contact).await.map_err(internal)?;
-    let had_pending_in = roster
-        .remove_pending_in(username, contact)
-        .await
-        .map_err(internal)?;
-    let Some(existing) = existing else {
-        if had_pending_in {
-            // A request the user never answered: removing it declines it.
-            send_subscription(server, username, contact, "unsubscribed").await;
-            return Ok(());
+    let (existing, had_pending_in) = {
+        let _lock = lock_roster(username).await;
+        let roster = server.store.roster();
+        let existing = roster.item(username, contact).await.map_err(internal)?;
+        let had_pending_in = roster
+            .remove_pending_in(username, contact)
+            .await
+            .map_err(internal)?;
+        if let Some(existing) = &existing {
+            let version = roster
+                .remove(username, contact)
+                .await
+                .map_err(internal)?
+                .unwrap_or(0);
+            push(server, username, existing, version, true).await;
         }
-        return Err(StanzaError::new(StanzaCondition::ItemNotFound));
+        (existing, had_pending_in)
     };
-    let version = roster
-        .remove(username, contact)
-        .await
-        .map_err(internal)?
-        .unwrap_or(0);
-    let mut removed = existing.clone();
-    removed.subscription = Subscription::None;
-    push(server, username, &removed, version, true).await;
-    if existing.subscription.has_to() || existing.ask {
+    // The contact is told after the lock is released (see `lock_roster`).
+    let (has_to, has_from) = match &existing {
+        Some(item) => (
+            item.subscription.has_to() || item.ask,
+            item.subscription.has_from(),
+        ),
+        None if had_pending_in => (false, false),
+        None => return Err(StanzaError::new(StanzaCondition::ItemNotFound)),
+    };
+    if has_to {
         send_subscription(server, username, contact, "unsubscribe").await;
     }
-    if existing.subscription.has_from() || had_pending_in {
+    if has_from || had_pending_in {
+        // Ends its subscription, or declines the request the user never answered.
         send_subscription(server, username, contact, "unsubscribed").await;
     }
     Ok(())
@@ -288,6 +295,29 @@ pub fn item_element(item: &RosterItem) -> Element {
 pub async fn send_subscription(server: &Arc<Server>, username: &str, contact: &str, kind: &str) {
     crate::presence::send_from_account(server, username, contact, kind).await;
 }
+
+/// Serialises the read-modify-write changes to one account's roster: two of its resources (or a resource and a
+/// contact) answering at once would otherwise each write back what they read. Striped, so the locks take fixed
+/// memory. Never hold one while routing: the recipient's handler may need another (or the same) stripe.
+pub(crate) async fn lock_roster(username: &str) -> tokio::sync::MutexGuard<'static, ()> {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    static STRIPES: std::sync::LazyLock<(
+        std::collections::hash_map::RandomState,
+        Vec<tokio::sync::Mutex<()>>,
+    )> = std::sync::LazyLock::new(|| {
+        let stripes = (0..ROSTER_LOCK_STRIPES)
+            .map(|_| tokio::sync::Mutex::new(()))
+            .collect();
+        (std::collections::hash_map::RandomState::new(), stripes)
+    });
+    let (hasher, stripes) = &*STRIPES;
+    let mut h = hasher.build_hasher();
+    username.hash(&mut h);
+    let index = usize::try_from(h.finish() % ROSTER_LOCK_STRIPES as u64).unwrap_or(0);
+    stripes[index].lock().await
+}
+
+const ROSTER_LOCK_STRIPES: usize = 64;
 
 fn internal(err: StoreError) -> StanzaError {
     warn!(%err, "roster storage failed");

@@ -300,7 +300,7 @@ pub async fn send_subscription(server: &Arc<Server>, username: &str, contact: &s
 /// contact) answering at once would otherwise each write back what they read. Striped, so the locks take fixed
 /// memory. Never hold one while routing: the recipient's handler may need another (or the same) stripe.
 pub(crate) async fn lock_roster(username: &str) -> tokio::sync::MutexGuard<'static, ()> {
-    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::hash::BuildHasher;
     static STRIPES: std::sync::LazyLock<(
         std::collections::hash_map::RandomState,
         Vec<tokio::sync::Mutex<()>>,
@@ -311,9 +311,8 @@ pub(crate) async fn lock_roster(username: &str) -> tokio::sync::MutexGuard<'stat
         (std::collections::hash_map::RandomState::new(), stripes)
     });
     let (hasher, stripes) = &*STRIPES;
-    let mut h = hasher.build_hasher();
-    username.hash(&mut h);
-    let index = usize::try_from(h.finish() % ROSTER_LOCK_STRIPES as u64).unwrap_or(0);
+    let index =
+        usize::try_from(hasher.hash_one(username) % ROSTER_LOCK_STRIPES as u64).unwrap_or(0);
     stripes[index].lock().await
 }
 

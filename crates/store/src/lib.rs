@@ -13,7 +13,7 @@ mod role;
 mod sqlite;
 
 pub use account_data::{LastLogout, LastLogouts, PrivateChange, PrivateXml, VCards};
-pub use accounts::{Account, AccountSummary, Accounts};
+pub use accounts::{Account, AccountSummary, Accounts, MIN_PASSWORD_CHARS};
 pub use error::StoreError;
 pub use role::{Role, UnknownRole};
 pub use rookery_sasl::{Credentials, ScramKeys};

@@ -215,8 +215,9 @@ pub struct StanzaError {
     pub condition: StanzaCondition,
     pub kind: ErrorType,
     pub text: Option<String>,
-    /// An application-specific condition (RFC 6120 §8.3.2), such as XEP-0050's `<bad-sessionid/>`.
-    pub app_condition: Option<Element>,
+    /// An application-specific condition (RFC 6120 §8.3.2), such as XEP-0050's `<bad-sessionid/>`. Boxed: errors
+    /// travel in `Result`s, which should stay small.
+    pub app_condition: Option<Box<Element>>,
 }
 
 impl StanzaError {
@@ -241,7 +242,7 @@ impl StanzaError {
     /// Adds an application-specific condition element.
     #[must_use]
     pub fn with_app_condition(mut self, condition: Element) -> Self {
-        self.app_condition = Some(condition);
+        self.app_condition = Some(Box::new(condition));
         self
     }
 
@@ -261,7 +262,7 @@ impl StanzaError {
             el.append_child(Element::new("text", ns::STANZA_ERRORS).with_text(text.as_str()));
         }
         if let Some(condition) = &self.app_condition {
-            el.append_child(condition.clone());
+            el.append_child(Element::clone(condition));
         }
         el
     }

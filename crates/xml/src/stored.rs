@@ -16,13 +16,11 @@ pub fn parse_element(xml: &str) -> Result<Element, XmlError> {
     });
     parser.feed(WRAPPER.as_bytes());
     parser.feed(xml.as_bytes());
-    match parser.next_event()? {
-        Some(StreamEvent::Open(_)) => {}
-        _ => return Err(not_one_element()),
-    }
-    let element = match parser.next_event()? {
-        Some(StreamEvent::Element(element)) => element,
-        _ => return Err(not_one_element()),
+    let Some(StreamEvent::Open(_)) = parser.next_event()? else {
+        return Err(not_one_element());
+    };
+    let Some(StreamEvent::Element(element)) = parser.next_event()? else {
+        return Err(not_one_element());
     };
     if parser.has_pending_input() {
         return Err(not_one_element());

@@ -7,8 +7,8 @@
 //! A command is a function of the forms submitted so far ([`CommandContext::submitted`]): it answers with a form
 //! to fill in ([`Response::Form`]) or with its result ([`Response::Completed`]). The framework keeps the session
 //! between stages: a random 128-bit `sessionid`, bound to the requester's full JID and to the command, forgotten
-//! after [`rookery_config::Limits::adhoc_session_timeout`] without use; an account has at most
-//! [`rookery_config::Limits::adhoc_sessions_per_account`] sessions, and starting one more ends its oldest. `prev`
+//! after `Limits::adhoc_session_timeout` without use; an account has at most
+//! `Limits::adhoc_sessions_per_account` sessions, and starting one more ends its oldest. `prev`
 //! goes back a stage by forgetting the last submitted form; `cancel` ends the session; `execute` is the action the
 //! last stage offered as default.
 //!

@@ -10,7 +10,7 @@
 //!   stream content namespace (`jabber:client`, `jabber:server`): the XEP requires each element to have its own
 //!   namespace. The other reserved namespaces the XEP lists as optional errors (`jabber:*`, `http://jabber.org/*`)
 //!   are accepted, as by Prosody, since clients store data there;
-//! - a set that would take the account's storage beyond [`rookery_config::Limits::private_storage_max_bytes`].
+//! - a set that would take the account's storage beyond `Limits::private_storage_max_bytes`.
 //!
 //! A get names exactly one element (`bad-request` for more); it is answered with the stored element, or with the
 //! query as asked when nothing is stored.

@@ -3,7 +3,7 @@
 //! Each account has one vCard, kept as the XML its owner set (a later issue converts it to vCard4 in PEP). The
 //! owner sets it (`Target::Own`); anyone may read it, the server answering for the account (`Target::Bare`). An
 //! account without one answers with an empty `<vCard/>`, as Prosody's mod_vcard_legacy does, rather than
-//! `item-not-found`. A vCard over [`rookery_config::Limits::vcard_max_bytes`] is refused with `not-acceptable`
+//! `item-not-found`. A vCard over `Limits::vcard_max_bytes` is refused with `not-acceptable`
 //! and nothing is stored. Only the owner may set it: a set for another account is `forbidden` (mod_vcard).
 //!
 //! The server's vCard (Snikket's mod_snikket_server_vcard) has FN = the site name; Rookery has no logo, so no

@@ -125,6 +125,12 @@ impl Rookery {
         }
     }
 
+    /// Sets a variable of this instance's environment (`SNIKKET_SITE_NAME`, ...) before it starts.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
     /// Runs `rookery ARGS…` against this instance's configuration and returns its output.
     pub fn command(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(rookery_bin());

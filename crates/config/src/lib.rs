@@ -234,6 +234,18 @@ pub struct Limits {
     /// Subscription requests waiting for one account's answer: enough for any real use, small enough that a flood
     /// of requests cannot grow the database without end.
     pub pending_subscriptions_max: usize,
+    /// Largest vCard (XEP-0054) an account may store, as written out. 128 KiB holds a base64 avatar of about
+    /// 90 KiB (base64 adds a third), far above the 8 KiB XEP-0153 recommends and what clients send after scaling
+    /// avatars down, and is half the stanza limit, so a vCard always fits in the stanza that carries it back.
+    pub vcard_max_bytes: usize,
+    /// Private XML storage (XEP-0049) per account, all elements together, as written out. Legacy bookmarks of a
+    /// few hundred rooms take well under 100 KiB; 1 MiB bounds what one account can make the server keep.
+    pub private_storage_max_bytes: usize,
+    /// An ad-hoc command session (XEP-0050) not continued for this long is forgotten: long enough for a person to
+    /// fill in a form, short enough that abandoned sessions do not pile up.
+    pub adhoc_session_timeout: Duration,
+    /// Ad-hoc command sessions one account may have open at once; starting one more ends its oldest.
+    pub adhoc_sessions_per_account: usize,
 }
 
 impl Default for Limits {
@@ -252,6 +264,10 @@ impl Default for Limits {
             upload_file_size_limit: 100 * 1024 * 1024 + 16,
             roster_max_items: 5000,
             pending_subscriptions_max: 500,
+            vcard_max_bytes: 128 * 1024,
+            private_storage_max_bytes: 1024 * 1024,
+            adhoc_session_timeout: Duration::from_secs(600),
+            adhoc_sessions_per_account: 8,
         }
     }
 }

@@ -17,6 +17,10 @@ pub struct Item {
     pub name: Option<String>,
 }
 
+/// Builds a XEP-0128 extension form for the host's disco#info from the running server (its configuration, say),
+/// or `None` when there is nothing to say.
+pub type ExtensionForm = fn(&crate::Server) -> Option<rookery_xml::Element>;
+
 /// The host's identities, features and items.
 #[derive(Clone, Debug, Default)]
 pub struct Disco {
@@ -25,6 +29,8 @@ pub struct Disco {
     pub items: Vec<Item>,
     /// Features of each account's bare JID (PEP and the like).
     pub account_features: BTreeSet<String>,
+    /// XEP-0128 extension forms of the host's disco#info (XEP-0157 contact addresses, ...).
+    pub extension_forms: Vec<ExtensionForm>,
 }
 
 impl Disco {
@@ -42,6 +48,11 @@ impl Disco {
 
     pub fn add_account_feature(&mut self, feature: &str) {
         self.account_features.insert(feature.to_owned());
+    }
+
+    /// Adds a XEP-0128 extension form to the host's disco#info.
+    pub fn add_extension_form(&mut self, form: ExtensionForm) {
+        self.extension_forms.push(form);
     }
 
     pub fn add_item(&mut self, jid: &str, name: Option<&str>) {

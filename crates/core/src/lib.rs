@@ -21,7 +21,7 @@ pub use hooks::{
     BoxFuture, Handled, Hooks, IqHandler, IqOutcome, IqRequest, SessionHandler, SessionHook,
     StanzaEvent, StanzaHandler, StanzaHook, SyncIq, Target,
 };
-pub use module::{Module, Registry};
+pub use module::{Extensions, Module, Registry};
 pub use router::Origin;
 pub use session::{Caps, DeliveryError, Queued, Session, SessionRegistry, SessionState};
 
@@ -39,6 +39,8 @@ pub struct Server {
     pub disco: Disco,
     /// Stream features modules add after login, next to `<bind/>` (roster versioning, ...).
     pub stream_features: Vec<rookery_xml::Element>,
+    /// Registries modules keep for each other (see [`Extensions`]).
+    pub extensions: Extensions,
     /// When the server started, for uptime (XEP-0012).
     pub started_at: std::time::SystemTime,
     /// Cancelled when the server stops: every connection says `<system-shutdown/>` and closes.
@@ -57,6 +59,7 @@ impl Server {
             hooks,
             disco,
             stream_features,
+            extensions,
         } = registry;
         Arc::new(Self {
             domain: config.domain.clone(),
@@ -68,6 +71,7 @@ impl Server {
             hooks,
             disco,
             stream_features,
+            extensions,
             started_at: std::time::SystemTime::now(),
             shutdown: CancellationToken::new(),
         })

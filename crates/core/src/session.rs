@@ -316,6 +316,14 @@ impl SessionRegistry {
         map.get(username).cloned().unwrap_or_default()
     }
 
+    /// How many accounts have at least one session bound.
+    pub fn accounts_online(&self) -> usize {
+        self.by_account
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
     /// How many sessions are bound.
     pub fn count(&self) -> usize {
         let map = self

@@ -12,6 +12,10 @@ use rookery_xml::{Element, ns};
 
 pub struct DiscoModule;
 
+/// The priority of the handlers here: below everything else, so that a module answering for its own nodes (the
+/// ad-hoc command list, ...) sees a query first and passes what is not its own to these general answers.
+pub const DISCO_FALLBACK_PRIORITY: i32 = -10;
+
 impl Module for DiscoModule {
     fn name(&self) -> &'static str {
         "disco"
@@ -27,7 +31,7 @@ impl Module for DiscoModule {
             Target::Host,
             ns::DISCO_INFO,
             "query",
-            0,
+            DISCO_FALLBACK_PRIORITY,
             Arc::new(SyncIq(host_info)),
         );
         registry.hooks.on_iq(
@@ -35,7 +39,7 @@ impl Module for DiscoModule {
             Target::Host,
             ns::DISCO_ITEMS,
             "query",
-            0,
+            DISCO_FALLBACK_PRIORITY,
             Arc::new(SyncIq(host_items)),
         );
         // Clients ask their own account what it supports (PEP, MAM, ...) before using it.
@@ -44,7 +48,7 @@ impl Module for DiscoModule {
             Target::Own,
             ns::DISCO_INFO,
             "query",
-            0,
+            DISCO_FALLBACK_PRIORITY,
             Arc::new(SyncIq(account_info)),
         );
         registry.hooks.on_iq(
@@ -52,13 +56,13 @@ impl Module for DiscoModule {
             Target::Own,
             ns::DISCO_ITEMS,
             "query",
-            0,
+            DISCO_FALLBACK_PRIORITY,
             Arc::new(SyncIq(account_items)),
         );
     }
 }
 
-/// A request for a node: we publish none, so any node is unknown.
+/// A request for a node that no other module answered: unknown.
 fn asks_for_node(req: &IqRequest<'_>) -> bool {
     req.payload().and_then(|q| q.attr("node")).is_some()
 }
@@ -82,6 +86,11 @@ fn host_info(req: &IqRequest<'_>) -> IqOutcome {
         query.append_child(
             Element::new("feature", ns::DISCO_INFO).with_attr("var", feature.as_str()),
         );
+    }
+    for form in &disco.extension_forms {
+        if let Some(form) = form(req.server) {
+            query.append_child(form);
+        }
     }
     IqOutcome::Result(Some(query))
 }

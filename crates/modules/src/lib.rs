@@ -2,11 +2,21 @@
 //! touches the router.
 #![forbid(unsafe_code)]
 
+pub mod adhoc;
+pub mod admin_commands;
+pub mod contact_info;
 pub mod disco;
+pub mod forms;
+pub mod last_activity;
 pub mod ping;
 pub mod presence;
+pub mod private;
 pub mod roster;
 pub mod session;
+pub mod support;
+pub mod time;
+pub mod vcard;
+pub mod version;
 
 use std::sync::Arc;
 
@@ -20,5 +30,13 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(session::LegacySession),
         Arc::new(roster::RosterModule),
         Arc::new(presence::PresenceModule),
+        Arc::new(vcard::VCardModule),
+        Arc::new(private::PrivateStorage),
+        Arc::new(last_activity::LastActivity::default()),
+        Arc::new(version::SoftwareVersion),
+        Arc::new(time::EntityTime),
+        Arc::new(contact_info::ContactInfo),
+        Arc::new(adhoc::Adhoc::default()),
+        Arc::new(admin_commands::AdminCommands),
     ]
 }

@@ -321,7 +321,7 @@ async fn broadcast(
     match server.store.roster().pending_in(username).await {
         Ok(pending) => {
             for request in pending {
-                if let Some(mut request) = parse_stored(&request.request) {
+                if let Ok(mut request) = rookery_xml::parse_element(&request.request) {
                     request.set_attr("to", session.jid.as_str());
                     let _ = session.deliver(request, None).await;
                 }
@@ -762,22 +762,6 @@ fn caps_of(presence: &Element) -> Option<Caps> {
     })
 }
 
-/// A stored subscription request, read back.
-fn parse_stored(xml: &str) -> Option<Element> {
-    let mut parser = rookery_xml::StreamParser::new(rookery_xml::Limits::SERVER);
-    parser.feed(
-        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
-    );
-    parser.feed(xml.as_bytes());
-    loop {
-        match parser.next_event() {
-            Ok(Some(rookery_xml::StreamEvent::Element(el))) => return Some(el),
-            Ok(Some(_)) => continue,
-            _ => return None,
-        }
-    }
-}
-
 async fn reject(server: &Server, stanza: &Element, condition: StanzaCondition, text: &str) {
     server
         .bounce(stanza, StanzaError::with_text(condition, text))
@@ -813,7 +797,7 @@ mod tests {
             .with_attr("type", "subscribe")
             .with_attr("from", "bob@example.com")
             .with_child(Element::new("status", ns::CLIENT).with_text("it's me & <you>"));
-        let back = parse_stored(&request.to_xml_string()).unwrap();
+        let back = rookery_xml::parse_element(&request.to_xml_string()).unwrap();
         assert_eq!(back.attr("from"), Some("bob@example.com"));
         assert_eq!(
             back.get_child("status", ns::CLIENT).unwrap().text(),

@@ -215,6 +215,9 @@ pub struct StanzaError {
     pub condition: StanzaCondition,
     pub kind: ErrorType,
     pub text: Option<String>,
+    /// An application-specific condition (RFC 6120 §8.3.2), such as XEP-0050's `<bad-sessionid/>`. Boxed: errors
+    /// travel in `Result`s, which should stay small.
+    pub app_condition: Option<Box<Element>>,
 }
 
 impl StanzaError {
@@ -223,6 +226,7 @@ impl StanzaError {
             condition,
             kind: condition.default_type(),
             text: None,
+            app_condition: None,
         }
     }
 
@@ -231,7 +235,22 @@ impl StanzaError {
             condition,
             kind: condition.default_type(),
             text: Some(text.into()),
+            app_condition: None,
         }
+    }
+
+    /// Adds an application-specific condition element.
+    #[must_use]
+    pub fn with_app_condition(mut self, condition: Element) -> Self {
+        self.app_condition = Some(Box::new(condition));
+        self
+    }
+
+    /// Overrides the error type where a specification gives another than RFC 6120's usual one.
+    #[must_use]
+    pub fn with_type(mut self, kind: ErrorType) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// The `<error/>` child element, in the namespace of the stanza it goes into.
@@ -241,6 +260,9 @@ impl StanzaError {
             .with_child(Element::new(self.condition.name(), ns::STANZA_ERRORS));
         if let Some(text) = &self.text {
             el.append_child(Element::new("text", ns::STANZA_ERRORS).with_text(text.as_str()));
+        }
+        if let Some(condition) = &self.app_condition {
+            el.append_child(Element::clone(condition));
         }
         el
     }
@@ -266,5 +288,18 @@ mod tests {
         let el = StanzaError::new(StanzaCondition::ServiceUnavailable).to_element(ns::CLIENT);
         assert_eq!(el.attr("type"), Some("cancel"));
         assert!(el.has_child("service-unavailable", ns::STANZA_ERRORS));
+    }
+
+    #[test]
+    fn application_condition_comes_last() {
+        let el = StanzaError::with_text(StanzaCondition::BadRequest, "which session?")
+            .with_app_condition(Element::new(
+                "bad-sessionid",
+                "http://jabber.org/protocol/commands",
+            ))
+            .to_element(ns::CLIENT);
+        let names: Vec<&str> = el.children().map(Element::name).collect();
+        assert_eq!(names, ["bad-request", "text", "bad-sessionid"]);
+        assert_eq!(el.attr("type"), Some("modify"));
     }
 }

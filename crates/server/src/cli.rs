@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use rookery_config::{Config, Loaded};
 use rookery_sasl::Credentials;
-use rookery_store::{Role, Store, StoreError};
+use rookery_store::{MIN_PASSWORD_CHARS, Role, Store, StoreError};
 
 /// Rookery: a self-hosted XMPP server for families and small groups, configured like Snikket.
 #[derive(Parser, Debug)]
@@ -62,9 +62,6 @@ pub enum UserCommand {
     /// Change an account's role (admin, normal or limited).
     Role { name: String, role: String },
 }
-
-/// Shortest password accepted, as Snikket's password policy.
-const MIN_PASSWORD_CHARS: usize = 10;
 
 /// Loads the configuration, printing every error at once.
 pub fn load_config(cli: &Cli) -> Result<Config, ExitCode> {

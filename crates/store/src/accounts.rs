@@ -3,6 +3,9 @@
 use crate::{Backend, Role, Store, StoreError, sqlite};
 use rookery_sasl::Credentials;
 
+/// Shortest password accepted, in characters: Snikket's password policy (`password_policy = { length = 10 }`).
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
 /// A stored account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {

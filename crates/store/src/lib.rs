@@ -6,13 +6,15 @@
 //! use the same database file at once.
 #![forbid(unsafe_code)]
 
+mod account_data;
 mod accounts;
 mod error;
 mod role;
 mod roster;
 mod sqlite;
 
-pub use accounts::{Account, AccountSummary, Accounts};
+pub use account_data::{LastLogout, LastLogouts, PrivateChange, PrivateXml, VCards};
+pub use accounts::{Account, AccountSummary, Accounts, MIN_PASSWORD_CHARS};
 pub use error::StoreError;
 pub use role::{Role, UnknownRole};
 pub use rookery_sasl::{Credentials, ScramKeys};
@@ -56,6 +58,21 @@ impl Store {
     /// The roster repository.
     pub fn roster(&self) -> Rosters {
         Rosters::new(self.clone())
+    }
+
+    /// The vCard repository (XEP-0054).
+    pub fn vcards(&self) -> VCards {
+        VCards::new(self.clone())
+    }
+
+    /// The private XML storage repository (XEP-0049).
+    pub fn private_xml(&self) -> PrivateXml {
+        PrivateXml::new(self.clone())
+    }
+
+    /// The last-logout repository (XEP-0012).
+    pub fn last_logouts(&self) -> LastLogouts {
+        LastLogouts::new(self.clone())
     }
 
     /// Checks that the database answers (for health endpoints).

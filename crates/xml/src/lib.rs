@@ -15,5 +15,8 @@ pub use escape::{escape_attr, escape_text};
 mod parser;
 pub use parser::{Limits, StreamEvent, StreamHeader, StreamParser, XmlError};
 
+mod stored;
+pub use stored::parse_element;
+
 #[doc(hidden)]
 pub mod fuzzing;

@@ -195,7 +195,7 @@ pub(crate) async fn count_without_sha256(s: &SqliteStore) -> Result<u64, StoreEr
 }
 
 /// A column's value, with a decoding failure (wrong type in the file) reported as corrupt data, not a panic.
-fn column<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T, StoreError>
+pub(super) fn column<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
 {

@@ -7,6 +7,7 @@
 //! another process wrote in between, and fail at once with no busy wait. `busy_timeout` makes a process wait for
 //! the other one's write instead of failing.
 
+pub(crate) mod account_data;
 pub(crate) mod accounts;
 pub(crate) mod roster;
 

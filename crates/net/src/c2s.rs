@@ -440,7 +440,10 @@ impl Connection {
                 return match self.server.store.accounts().get(&username).await {
                     // A disabled account is told so only after a valid proof (see `Lookup::Disabled`).
                     Ok(Some(account)) if account.disabled => {
-                        Some(Input::Credentials(Lookup::Disabled(account.credentials)))
+                        Some(Input::Credentials(Lookup::Disabled {
+                            credentials: account.credentials,
+                            text: None,
+                        }))
                     }
                     Ok(Some(account)) => {
                         Some(Input::Credentials(Lookup::Found(account.credentials)))

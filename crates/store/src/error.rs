@@ -6,6 +6,9 @@ pub enum StoreError {
     /// A row with that key exists already (an account with that username, for instance).
     #[error("it already exists")]
     AlreadyExists,
+    /// A bounded collection (a roster, an offline store, ...) is full.
+    #[error("limit reached: {0}")]
+    LimitReached(String),
     /// The caller passed something that cannot be stored (an empty username, for instance).
     #[error("invalid input: {0}")]
     InvalidInput(String),

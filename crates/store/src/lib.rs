@@ -7,11 +7,15 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod blocklist;
+mod deletions;
 mod error;
 mod role;
 mod sqlite;
 
 pub use accounts::{Account, AccountSummary, Accounts};
+pub use blocklist::Blocklists;
+pub use deletions::{AccountDeletions, DeletionRequest};
 pub use error::StoreError;
 pub use role::{Role, UnknownRole};
 pub use rookery_sasl::{Credentials, ScramKeys};
@@ -49,6 +53,16 @@ impl Store {
     /// The accounts repository.
     pub fn accounts(&self) -> Accounts {
         Accounts::new(self.clone())
+    }
+
+    /// The blocklist repository (XEP-0191).
+    pub fn blocklist(&self) -> Blocklists {
+        Blocklists::new(self.clone())
+    }
+
+    /// The repository of accounts waiting out their deletion grace period.
+    pub fn account_deletions(&self) -> AccountDeletions {
+        AccountDeletions::new(self.clone())
     }
 
     /// Checks that the database answers (for health endpoints).

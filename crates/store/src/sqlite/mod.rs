@@ -8,6 +8,8 @@
 //! the other one's write instead of failing.
 
 pub(crate) mod accounts;
+pub(crate) mod blocklist;
+pub(crate) mod deletions;
 
 use crate::StoreError;
 use sqlx::migrate::Migrator;

@@ -228,6 +228,12 @@ pub struct Limits {
     pub max_connections: usize,
     /// Largest upload (Snikket's `http_file_share_size_limit`: 100 MiB plus a 16-byte XEP-0454 GCM tag).
     pub upload_file_size_limit: u64,
+    /// JIDs one account may block (XEP-0191; Prosody has no limit). Far beyond what a person blocks by hand, even
+    /// through years of spam waves, while bounding what an account keeps in memory and in its blocklist reply.
+    pub max_blocklist_items: usize,
+    /// How often accounts whose deletion grace period is over are deleted (Prosody checks daily; hourly keeps a
+    /// deletion at most an hour late for the cost of one indexed query).
+    pub account_cleanup_interval: Duration,
 }
 
 impl Default for Limits {
@@ -244,6 +250,8 @@ impl Default for Limits {
             max_connections_per_ip: 64,
             max_connections: 10_000,
             upload_file_size_limit: 100 * 1024 * 1024 + 16,
+            max_blocklist_items: 1000,
+            account_cleanup_interval: Duration::from_secs(3600),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! touches the router.
 #![forbid(unsafe_code)]
 
+pub mod blocking;
 pub mod disco;
 pub mod ping;
 pub mod session;
@@ -16,5 +17,6 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(disco::DiscoModule),
         Arc::new(ping::Ping),
         Arc::new(session::LegacySession),
+        Arc::new(blocking::Blocking::new()),
     ]
 }

@@ -5,6 +5,7 @@
 pub mod blocking;
 pub mod disco;
 pub mod ping;
+pub mod register;
 pub mod session;
 
 use std::sync::Arc;
@@ -18,5 +19,6 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(ping::Ping),
         Arc::new(session::LegacySession),
         Arc::new(blocking::Blocking::new()),
+        Arc::new(register::AccountManagement),
     ]
 }

@@ -5,6 +5,7 @@
 pub mod blocking;
 pub mod disco;
 pub mod ping;
+pub mod presence_stub;
 pub mod register;
 pub mod session;
 
@@ -20,5 +21,6 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(session::LegacySession),
         Arc::new(blocking::Blocking::new()),
         Arc::new(register::AccountManagement),
+        Arc::new(presence_stub::PresenceStub),
     ]
 }

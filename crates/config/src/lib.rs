@@ -246,6 +246,12 @@ pub struct Limits {
     pub adhoc_session_timeout: Duration,
     /// Ad-hoc command sessions one account may have open at once; starting one more ends its oldest.
     pub adhoc_sessions_per_account: usize,
+    /// JIDs one account may block (XEP-0191; Prosody has no limit). Far beyond what a person blocks by hand, even
+    /// through years of spam waves, while bounding what an account keeps in memory and in its blocklist reply.
+    pub max_blocklist_items: usize,
+    /// How often accounts whose deletion grace period is over are deleted (Prosody checks daily; hourly keeps a
+    /// deletion at most an hour late for the cost of one indexed query).
+    pub account_cleanup_interval: Duration,
 }
 
 impl Default for Limits {
@@ -268,6 +274,8 @@ impl Default for Limits {
             private_storage_max_bytes: 1024 * 1024,
             adhoc_session_timeout: Duration::from_secs(600),
             adhoc_sessions_per_account: 8,
+            max_blocklist_items: 1000,
+            account_cleanup_interval: Duration::from_secs(3600),
         }
     }
 }

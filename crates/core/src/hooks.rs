@@ -68,6 +68,9 @@ pub enum IqOutcome {
     Result(Option<Element>),
     /// A `type='error'` reply.
     Error(StanzaError),
+    /// The handler has sent its reply itself, because something had to follow the reply (pushes to the
+    /// account's sessions, closing the session).
+    Answered,
     /// Not handled here.
     Pass,
 }
@@ -114,7 +117,8 @@ pub trait StanzaHandler: Send + Sync + 'static {
 pub enum StanzaHook {
     /// Every stanza of this kind a local client sends, before it is routed (Prosody's `pre-message` etc.).
     Pre(StanzaKind),
-    /// Delivery to a local target (Prosody's `message/bare`, `presence/full`, ...).
+    /// Delivery to a local target (Prosody's `message/bare`, `presence/full`, ...). For IQs only `Bare` and
+    /// `Full` are run, before the IQ handlers and the delivery to the client (Prosody's `iq/bare`, `iq/full`).
     Deliver(StanzaKind, Target),
 }
 

@@ -212,11 +212,11 @@ impl Server {
 
     async fn route_iq(
         self: &Arc<Self>,
-        stanza: Element,
+        mut stanza: Element,
         target: Target,
-        from: Jid,
-        to: Jid,
-        origin: Origin,
+        mut from: Jid,
+        mut to: Jid,
+        mut origin: Origin,
     ) {
         let Some(iq_type) = IqType::of(&stanza) else {
             let error =
@@ -224,6 +224,27 @@ impl Server {
             self.bounce(&stanza, error).await;
             return;
         };
+        // IQs to another account or one of its clients, whatever their payload: blocking, for one, acts on them.
+        let hook = StanzaHook::Deliver(StanzaKind::Iq, target);
+        if matches!(target, Target::Bare | Target::Full) && self.hooks.has_stanza_handlers(hook) {
+            let mut event = StanzaEvent {
+                kind: StanzaKind::Iq,
+                stanza,
+                from,
+                to,
+                origin,
+            };
+            if self.hooks.run_stanza(self, hook, &mut event).await == Handled::Yes {
+                return;
+            }
+            StanzaEvent {
+                stanza,
+                from,
+                to,
+                origin,
+                ..
+            } = event;
+        }
         if target == Target::Full {
             // IQs to a full JID go to that client, requests and responses alike.
             self.deliver_to_full(stanza, &to, &origin).await;
@@ -261,6 +282,7 @@ impl Server {
                 reply
             }
             IqOutcome::Error(err) => error_reply(&stanza, &err),
+            IqOutcome::Answered => return,
             IqOutcome::Pass => error_reply(
                 &stanza,
                 &StanzaError::new(StanzaCondition::ServiceUnavailable),

@@ -4,6 +4,7 @@
 
 pub mod adhoc;
 pub mod admin_commands;
+pub mod blocking;
 pub mod contact_info;
 pub mod disco;
 pub mod forms;
@@ -11,6 +12,7 @@ pub mod last_activity;
 pub mod ping;
 pub mod presence;
 pub mod private;
+pub mod register;
 pub mod roster;
 pub mod session;
 pub mod support;
@@ -38,5 +40,7 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(contact_info::ContactInfo),
         Arc::new(adhoc::Adhoc::default()),
         Arc::new(admin_commands::AdminCommands),
+        Arc::new(blocking::Blocking::new()),
+        Arc::new(register::AccountManagement),
     ]
 }

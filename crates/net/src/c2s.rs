@@ -440,7 +440,11 @@ impl Connection {
                 return match self.server.store.accounts().get(&username).await {
                     // A disabled account is told so only after a valid proof (see `Lookup::Disabled`).
                     Ok(Some(account)) if account.disabled => {
-                        Some(Input::Credentials(Lookup::Disabled(account.credentials)))
+                        let text = self.disabled_text(&username).await;
+                        Some(Input::Credentials(Lookup::Disabled {
+                            credentials: account.credentials,
+                            text,
+                        }))
                     }
                     Ok(Some(account)) => {
                         Some(Input::Credentials(Lookup::Found(account.credentials)))
@@ -485,6 +489,19 @@ impl Connection {
             }
         }
         None
+    }
+
+    /// Why a disabled account may not log in, when there is more to say than `account-disabled`: an account
+    /// waiting out its deletion grace period says so, as Prosody's mod_user_account_management does.
+    async fn disabled_text(&self, username: &str) -> Option<String> {
+        match self.server.store.account_deletions().get(username).await {
+            Ok(Some(_)) => Some("Account deleted".to_owned()),
+            Ok(None) => None,
+            Err(err) => {
+                warn!(%err, "cannot read the account's deletion request");
+                None
+            }
+        }
     }
 
     /// `<proceed/>` is queued: write it, make sure nothing was sent after `<starttls/>`, and run the handshake.

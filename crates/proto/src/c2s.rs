@@ -577,7 +577,7 @@ impl C2sNegotiator {
             }
             Step::Failure(failure) => {
                 self.exchange = None;
-                self.sasl_failed(out, failure.condition.name(), failure.text);
+                self.sasl_failed(out, failure.condition.name(), failure.text.as_deref());
             }
         }
     }

@@ -21,9 +21,31 @@ pub enum Lookup {
     Found(Credentials),
     NotFound,
     /// The account exists but may not log in. The exchange runs with its real credentials exactly as
-    /// for [`Lookup::Found`] and answers `account-disabled` only where it would have succeeded:
-    /// only someone who knows the password learns that the account is disabled.
-    Disabled(Credentials),
+    /// for [`Lookup::Found`] and answers `account-disabled` (with `text`, if any: "Account deleted",
+    /// say) only where it would have succeeded: only someone who knows the password learns that the
+    /// account is disabled, and why.
+    Disabled {
+        credentials: Credentials,
+        text: Option<String>,
+    },
+}
+
+impl Lookup {
+    /// The stored credentials (none for an unknown account), and what a valid proof gets instead of
+    /// success when the account is disabled.
+    fn into_parts(self) -> (Option<Credentials>, Option<Failure>) {
+        match self {
+            Self::Found(credentials) => (Some(credentials), None),
+            Self::NotFound => (None, None),
+            Self::Disabled { credentials, text } => {
+                let failure = match text {
+                    Some(text) => Failure::with_text(Condition::AccountDisabled, text),
+                    None => Failure::new(Condition::AccountDisabled),
+                };
+                (Some(credentials), Some(failure))
+            }
+        }
+    }
 }
 
 /// One server-side SASL exchange (sans-IO: no I/O, no clock).
@@ -95,8 +117,8 @@ struct ScramChallenged {
     keys: ScramKeys,
     /// False when `keys` are decoys: the exchange then fails whatever the proof.
     genuine: bool,
-    /// A valid proof ends in `account-disabled` instead of success.
-    disabled: bool,
+    /// For a disabled account, what a valid proof gets instead of success.
+    disabled: Option<Failure>,
 }
 
 struct PlainAttempt {
@@ -258,13 +280,8 @@ impl ServerExchange {
     }
 
     fn scram_server_first(&mut self, first: ScramFirst, lookup: Lookup) -> Step {
-        let disabled = matches!(lookup, Lookup::Disabled(_));
-        let stored = match lookup {
-            Lookup::Found(credentials) | Lookup::Disabled(credentials) => {
-                credentials.for_algo(first.algo).cloned()
-            }
-            Lookup::NotFound => None,
-        };
+        let (credentials, disabled) = lookup.into_parts();
+        let stored = credentials.and_then(|c| c.for_algo(first.algo).cloned());
         let genuine = stored.is_some();
         let keys = stored.unwrap_or_else(|| decoy_keys(first.algo, &first.username));
         let server_nonce = self
@@ -364,8 +381,8 @@ fn scram_final(challenged: ScramChallenged, data: &[u8]) -> Step {
         &last.proof,
     );
     if bool::from(proof_ok & subtle::Choice::from(u8::from(challenged.genuine))) {
-        if challenged.disabled {
-            return Failure::new(Condition::AccountDisabled).into();
+        if let Some(failure) = challenged.disabled {
+            return failure.into();
         }
         let server_final = scram::server_final(challenged.algo, &challenged.keys, &auth_message);
         success(challenged.username, challenged.authzid, Some(server_final))
@@ -405,23 +422,21 @@ fn parse_plain(data: &[u8]) -> Result<PlainAttempt, Failure> {
 
 fn plain_verify(attempt: PlainAttempt, lookup: Lookup) -> Step {
     let password = attempt.prepared_password.as_bytes();
-    let disabled = matches!(lookup, Lookup::Disabled(_));
-    let verified = match lookup {
-        Lookup::Found(credentials) | Lookup::Disabled(credentials)
-            if credentials.sha1.is_some() || credentials.sha256.is_some() =>
-        {
+    let (credentials, disabled) = lookup.into_parts();
+    let verified = match credentials {
+        Some(credentials) if credentials.sha1.is_some() || credentials.sha256.is_some() => {
             credentials.verify_prepared_password(password)
         }
         // Spend the same PBKDF2 work as for a real account, so timing does not reveal existence.
-        Lookup::Found(_) | Lookup::Disabled(_) | Lookup::NotFound => {
+        _ => {
             let decoy = decoy_keys(HashAlgo::Sha256, &attempt.username);
             let _ = decoy.verify_prepared_password(HashAlgo::Sha256, password);
             false
         }
     };
     match (verified, disabled) {
-        (true, false) => success(attempt.username, attempt.authzid, None),
-        (true, true) => Failure::new(Condition::AccountDisabled).into(),
+        (true, None) => success(attempt.username, attempt.authzid, None),
+        (true, Some(failure)) => failure.into(),
         (false, _) => Failure::new(Condition::NotAuthorized).into(),
     }
 }

@@ -24,6 +24,7 @@ mod credentials;
 mod exchange;
 mod scram;
 
+use std::borrow::Cow;
 use std::fmt;
 
 pub use channel_binding::{ChannelBindingType, ChannelBindings};
@@ -114,10 +115,11 @@ pub enum Step {
 }
 
 /// A failed exchange: the RFC 6120 condition and an optional human-readable text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub condition: Condition,
-    pub text: Option<&'static str>,
+    /// Mostly fixed texts; a disabled account's text comes from the caller ([`Lookup::Disabled`]).
+    pub text: Option<Cow<'static, str>>,
 }
 
 impl Failure {
@@ -130,10 +132,10 @@ impl Failure {
     }
 
     /// A failure with a text explaining it to the client.
-    pub fn with_text(condition: Condition, text: &'static str) -> Self {
+    pub fn with_text(condition: Condition, text: impl Into<Cow<'static, str>>) -> Self {
         Self {
             condition,
-            text: Some(text),
+            text: Some(text.into()),
         }
     }
 }

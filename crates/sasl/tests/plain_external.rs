@@ -91,17 +91,54 @@ fn plain_wrong_password_unknown_user_and_keyless_account_fail_alike() {
 #[test]
 fn plain_disabled_account_is_revealed_only_by_the_right_password() {
     assert_eq!(
-        plain_exchange(b"\0user\0pencil", Lookup::Disabled(credentials())),
+        plain_exchange(
+            b"\0user\0pencil",
+            Lookup::Disabled {
+                credentials: credentials(),
+                text: None,
+            }
+        ),
         Step::Failure(Failure::new(Condition::AccountDisabled))
     );
     let not_authorized = Step::Failure(Failure::new(Condition::NotAuthorized));
     assert_eq!(
-        plain_exchange(b"\0user\0Pencil", Lookup::Disabled(credentials())),
+        plain_exchange(
+            b"\0user\0Pencil",
+            Lookup::Disabled {
+                credentials: credentials(),
+                text: None,
+            }
+        ),
         not_authorized
     );
     assert_eq!(
-        plain_exchange(b"\0user\0pencil", Lookup::Disabled(Credentials::default())),
+        plain_exchange(
+            b"\0user\0pencil",
+            Lookup::Disabled {
+                credentials: Credentials::default(),
+                text: None,
+            }
+        ),
         not_authorized
+    );
+}
+
+#[test]
+fn plain_disabled_account_text_is_told_only_with_the_right_password() {
+    let deleted = || Lookup::Disabled {
+        credentials: credentials(),
+        text: Some("Account deleted".into()),
+    };
+    assert_eq!(
+        plain_exchange(b"\0user\0pencil", deleted()),
+        Step::Failure(Failure::with_text(
+            Condition::AccountDisabled,
+            "Account deleted"
+        ))
+    );
+    assert_eq!(
+        plain_exchange(b"\0user\0Pencil", deleted()),
+        Step::Failure(Failure::new(Condition::NotAuthorized))
     );
 }
 

@@ -14,7 +14,10 @@ fn any_lookup() -> impl Strategy<Value = Lookup> {
     prop_oneof![
         Just(Lookup::Found(credentials())),
         Just(Lookup::NotFound),
-        Just(Lookup::Disabled(credentials())),
+        Just(Lookup::Disabled {
+            credentials: credentials(),
+            text: None,
+        }),
     ]
 }
 

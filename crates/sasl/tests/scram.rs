@@ -1026,8 +1026,14 @@ fn disabled_account_is_revealed_only_by_a_valid_proof() {
     for mechanism in SCRAM_MECHANISMS {
         let client = client_for(mechanism, USER, PASSWORD);
         let mut exchange = ServerExchange::new(mechanism, both_bindings());
-        let (server_first, step) =
-            run_exchange(&mut exchange, &client, Lookup::Disabled(credentials()));
+        let (server_first, step) = run_exchange(
+            &mut exchange,
+            &client,
+            Lookup::Disabled {
+                credentials: credentials(),
+                text: None,
+            },
+        );
         assert_eq!(
             step,
             Step::Failure(Failure::new(Condition::AccountDisabled)),
@@ -1038,6 +1044,31 @@ fn disabled_account_is_revealed_only_by_a_valid_proof() {
         let keys = credentials().for_algo(algo_of(mechanism)).cloned().unwrap();
         let first = parse_server_first(&server_first);
         assert_eq!((first.salt, first.iterations), (keys.salt, keys.iterations));
+    }
+}
+
+#[test]
+fn disabled_account_text_is_told_only_after_a_valid_proof() {
+    let deleted = || Lookup::Disabled {
+        credentials: credentials(),
+        text: Some("Account deleted".into()),
+    };
+    for mechanism in SCRAM_MECHANISMS {
+        let mut exchange = ServerExchange::new(mechanism, both_bindings());
+        let client = client_for(mechanism, USER, PASSWORD);
+        let (_, step) = run_exchange(&mut exchange, &client, deleted());
+        assert_eq!(
+            step,
+            Step::Failure(Failure::with_text(
+                Condition::AccountDisabled,
+                "Account deleted"
+            )),
+            "{mechanism}"
+        );
+        let mut exchange = ServerExchange::new(mechanism, both_bindings());
+        let wrong = client_for(mechanism, USER, "wrong");
+        let (_, step) = run_exchange(&mut exchange, &wrong, deleted());
+        assert_eq!(step, Step::Failure(not_authorized()), "{mechanism}");
     }
 }
 
@@ -1054,7 +1085,10 @@ fn disabled_account_with_a_wrong_password_fails_like_any_other() {
                 username: USER.into()
             }
         );
-        let server_first = expect_challenge(exchange.provide(Lookup::Disabled(credentials())));
+        let server_first = expect_challenge(exchange.provide(Lookup::Disabled {
+            credentials: credentials(),
+            text: None,
+        }));
         let mut enabled = ServerExchange::new(mechanism, both_bindings());
         let enabled_first = server_first_for(&mut enabled, &first, Lookup::Found(credentials()));
         let (disabled_first, enabled_first) = (
@@ -1079,7 +1113,14 @@ fn disabled_account_without_keys_for_the_hash_fails_like_unknown() {
     };
     let client = client_for(Mechanism::ScramSha256, USER, PASSWORD);
     let mut exchange = ServerExchange::new(Mechanism::ScramSha256, ChannelBindings::default());
-    let (_, step) = run_exchange(&mut exchange, &client, Lookup::Disabled(sha1_only));
+    let (_, step) = run_exchange(
+        &mut exchange,
+        &client,
+        Lookup::Disabled {
+            credentials: sha1_only,
+            text: None,
+        },
+    );
     assert_eq!(step, Step::Failure(not_authorized()));
 }
 

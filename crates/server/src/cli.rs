@@ -61,6 +61,8 @@ pub enum UserCommand {
     },
     /// Change an account's role (admin, normal or limited).
     Role { name: String, role: String },
+    /// Enable a disabled account, cancelling its deletion if its owner asked for one (Snikket's "Restore account").
+    Enable { name: String },
 }
 
 /// Loads the configuration, printing every error at once.
@@ -153,6 +155,21 @@ async fn user_command(config: &Config, store: &Store, command: UserCommand) -> a
                 bail!("there is no account {name}@{}", config.domain);
             }
             println!("{name}@{} is now {}", config.domain, role_name(role));
+        }
+        UserCommand::Enable { name } => {
+            let name = username(&name, &config.domain)?;
+            let deletions = store.account_deletions();
+            let pending = deletions.get(&name).await?;
+            if !deletions.restore(&name).await? {
+                bail!("there is no account {name}@{}", config.domain);
+            }
+            match pending {
+                Some(_) => println!(
+                    "Enabled {name}@{} and cancelled its deletion",
+                    config.domain
+                ),
+                None => println!("Enabled {name}@{}", config.domain),
+            }
         }
     }
     Ok(())

@@ -118,6 +118,9 @@ pub async fn start(config: Config, listeners: Listeners) -> anyhow::Result<Runni
         Arc::clone(&certs)
             .spawn_reloader(config.limits.cert_reload_interval, server.shutdown.clone()),
     );
+    tracker.spawn(rookery_modules::register::run_account_cleanup(Arc::clone(
+        &server,
+    )));
 
     let profile = tls_profile(&config);
     let limiter = ConnectionLimiter::new(

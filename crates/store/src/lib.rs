@@ -8,6 +8,8 @@
 
 mod account_data;
 mod accounts;
+mod blocklist;
+mod deletions;
 mod error;
 mod role;
 mod roster;
@@ -15,6 +17,8 @@ mod sqlite;
 
 pub use account_data::{LastLogout, LastLogouts, PrivateChange, PrivateXml, VCards};
 pub use accounts::{Account, AccountSummary, Accounts, MIN_PASSWORD_CHARS};
+pub use blocklist::Blocklists;
+pub use deletions::{AccountDeletions, DeletionRequest};
 pub use error::StoreError;
 pub use role::{Role, UnknownRole};
 pub use rookery_sasl::{Credentials, ScramKeys};
@@ -73,6 +77,16 @@ impl Store {
     /// The last-logout repository (XEP-0012).
     pub fn last_logouts(&self) -> LastLogouts {
         LastLogouts::new(self.clone())
+    }
+
+    /// The blocklist repository (XEP-0191).
+    pub fn blocklist(&self) -> Blocklists {
+        Blocklists::new(self.clone())
+    }
+
+    /// The repository of accounts waiting out their deletion grace period.
+    pub fn account_deletions(&self) -> AccountDeletions {
+        AccountDeletions::new(self.clone())
     }
 
     /// Checks that the database answers (for health endpoints).

@@ -114,6 +114,8 @@ pub struct TestClient {
     pub features: Option<Element>,
     /// The full JID once bound.
     pub jid: Option<String>,
+    /// The `<text/>` of the last SASL `<failure/>`, if it had one.
+    pub sasl_failure_text: Option<String>,
     read_buf: Vec<u8>,
     sync_counter: u64,
 }
@@ -129,6 +131,7 @@ impl TestClient {
             domain: domain.to_owned(),
             features: None,
             jid: None,
+            sasl_failure_text: None,
             read_buf: vec![0; 16 * 1024],
             sync_counter: 0,
         })
@@ -402,6 +405,7 @@ impl TestClient {
                     .first_child()
                     .map(|c| c.name().to_owned())
                     .unwrap_or_default();
+                self.sasl_failure_text = el.get_child("text", ns::SASL).map(Element::text);
                 return Err(SaslFailure(condition).into());
             } else {
                 bail!("unexpected element during SASL: {el}");

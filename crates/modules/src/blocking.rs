@@ -25,7 +25,7 @@ use rookery_core::{
 };
 use rookery_proto::stanza::{error_reply, iq_result, is_error};
 use rookery_proto::{ErrorType, IqType, StanzaCondition, StanzaError, StanzaKind};
-use rookery_store::StoreError;
+use rookery_store::{StoreError, Subscription};
 use rookery_xml::{Element, ns};
 use tracing::warn;
 
@@ -474,13 +474,16 @@ async fn update_presence(server: &Arc<Server>, username: &str, entry: &str, bloc
     let Ok(entry_jid) = Jid::new(entry) else {
         return;
     };
-    let subscribed = contact_sees_presence(server, username, &entry_jid).await;
+    let subscription = roster_subscription(server, username, &entry_jid).await;
+    let subscribed = subscription.has_from();
+    let mut any_available = false;
     for session in server.sessions.sessions_of(username) {
         let (presence, mut recipients) = {
             let state = session.state();
             let Some(presence) = state.presence.clone() else {
                 continue;
             };
+            any_available = true;
             let directed: Vec<Jid> = state
                 .directed_presence
                 .iter()
@@ -508,10 +511,24 @@ async fn update_presence(server: &Arc<Server>, username: &str, entry: &str, bloc
                 .await;
         }
     }
+    if !blocking && any_available && subscription.has_to() {
+        // The contact's presence was dropped while blocked: ask for it again (as Prosody does on unblock).
+        let Ok(bare) = Jid::new(&format!("{username}@{}", server.domain)) else {
+            return;
+        };
+        let probe = Element::new("presence", ns::CLIENT)
+            .with_attr("type", "probe")
+            .with_attr("from", bare.as_str())
+            .with_attr("to", entry_jid.to_bare().as_str());
+        let to = Jid::from(entry_jid.to_bare());
+        server
+            .route(StanzaKind::Presence, probe, bare, Some(to), Origin::Local)
+            .await;
+    }
 }
 
-/// Whether `contact` may see `username`'s presence: a roster subscription of type `from` or `both`.
-async fn contact_sees_presence(server: &Server, username: &str, contact: &Jid) -> bool {
+/// The user's subscription with `contact` (none when there is no roster item or the roster cannot be read).
+async fn roster_subscription(server: &Server, username: &str, contact: &Jid) -> Subscription {
     server
         .store
         .roster()
@@ -519,7 +536,7 @@ async fn contact_sees_presence(server: &Server, username: &str, contact: &Jid) -
         .await
         .ok()
         .flatten()
-        .is_some_and(|i| i.subscription.has_from())
+        .map_or(Subscription::None, |i| i.subscription)
 }
 
 /// The IQ error for a storage failure (logged here; the client learns only that it failed).

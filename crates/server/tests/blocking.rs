@@ -522,3 +522,121 @@ async fn limits_and_bad_input() {
     assert_eq!(blocklist(&mut alice).await.len(), 3);
     server.stop().await;
 }
+
+fn request_iq_unblock() -> Element {
+    iq("set", "u", items("unblock", &["bob@rookery.test"]))
+}
+
+/// Makes `a` and `b` subscribed to each other through the protocol (both available).
+async fn mutual(a: (&mut TestClient, &str), b: (&mut TestClient, &str)) {
+    let presence = |kind: &str, to: &str| {
+        Element::new("presence", ns::CLIENT)
+            .with_attr("type", kind)
+            .with_attr("to", to)
+    };
+    let ((a, a_jid), (b, b_jid)) = (a, b);
+    a.send(&presence("subscribe", b_jid)).await.unwrap();
+    a.sync().await.unwrap();
+    b.send(&presence("subscribed", a_jid)).await.unwrap();
+    b.send(&presence("subscribe", a_jid)).await.unwrap();
+    b.sync().await.unwrap();
+    a.send(&presence("subscribed", b_jid)).await.unwrap();
+    a.sync().await.unwrap();
+    b.sync().await.unwrap();
+}
+
+#[tokio::test]
+async fn blocking_a_subscribed_contact_stops_presence_both_ways_until_unblocked() {
+    let server = server_with(&["alice", "bob"], TestOptions::default()).await;
+    let mut alice = server.login("alice", PASSWORD, Some("a")).await;
+    let mut bob = server.login("bob", PASSWORD, Some("b")).await;
+    for client in [&mut alice, &mut bob] {
+        client
+            .send(&Element::new("presence", ns::CLIENT))
+            .await
+            .unwrap();
+        client.sync().await.unwrap();
+    }
+    mutual(
+        (&mut alice, "alice@rookery.test"),
+        (&mut bob, "bob@rookery.test"),
+    )
+    .await;
+    let status = |text: &str| {
+        Element::new("presence", ns::CLIENT)
+            .with_child(Element::new("status", ns::CLIENT).with_text(text))
+    };
+    let presences_from = |arrived: &[Element], from: &str| {
+        arrived
+            .iter()
+            .filter(|e| e.name() == "presence" && e.attr("from") == Some(from))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+
+    block(&mut alice, &["bob@rookery.test"]).await;
+    alice.sync().await.unwrap();
+    // bob sees alice go, and neither sees the other's updates any more.
+    let arrived = bob.sync().await.unwrap();
+    let gone = presences_from(&arrived, "alice@rookery.test/a");
+    assert_eq!(gone.len(), 1, "{arrived:?}");
+    assert_eq!(gone[0].attr("type"), Some("unavailable"));
+    bob.send(&status("bob, blocked")).await.unwrap();
+    bob.sync().await.unwrap();
+    assert!(presences_from(&alice.sync().await.unwrap(), "bob@rookery.test/b").is_empty());
+    alice.send(&status("alice, blocking")).await.unwrap();
+    alice.sync().await.unwrap();
+    assert!(presences_from(&bob.sync().await.unwrap(), "alice@rookery.test/a").is_empty());
+    // His messages do not reach her either.
+    bob.send(&chat("alice@rookery.test", "hello?"))
+        .await
+        .unwrap();
+    let arrived = bob.sync().await.unwrap();
+    assert!(
+        arrived.iter().any(|e| e.attr("type") == Some("error")),
+        "{arrived:?}"
+    );
+    assert!(
+        !alice
+            .sync()
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.name() == "message"),
+        "blocked message delivered"
+    );
+
+    // Unblocked: each sees the other's current presence at once, and updates flow both ways again.
+    alice.send(&request_iq_unblock()).await.unwrap();
+    let bobs = alice
+        .next_matching(|e| e.name() == "presence" && e.attr("from") == Some("bob@rookery.test/b"))
+        .await
+        .unwrap();
+    assert_eq!(
+        bobs.get_child("status", ns::CLIENT).unwrap().text(),
+        "bob, blocked"
+    );
+    alice.sync().await.unwrap();
+    let arrived = bob.sync().await.unwrap();
+    let back = presences_from(&arrived, "alice@rookery.test/a");
+    assert_eq!(back.len(), 1, "{arrived:?}");
+    assert_eq!(
+        back[0].get_child("status", ns::CLIENT).unwrap().text(),
+        "alice, blocking"
+    );
+    bob.send(&status("bob, welcome back")).await.unwrap();
+    bob.sync().await.unwrap();
+    let arrived = alice.sync().await.unwrap();
+    assert_eq!(
+        presences_from(&arrived, "bob@rookery.test/b").len(),
+        1,
+        "{arrived:?}"
+    );
+    bob.send(&chat("alice@rookery.test", "hello again"))
+        .await
+        .unwrap();
+    bob.sync().await.unwrap();
+    let arrived = alice.sync().await.unwrap();
+    assert!(arrived.iter().any(|e| e.name() == "message"), "{arrived:?}");
+    server.stop().await;
+}

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use jid::BareJid;
 use rookery_core::{
-    BoxFuture, IqHandler, IqOutcome, IqRequest, Module, Origin, Registry, Server, Target,
+    BoxFuture, Handled, IqHandler, IqOutcome, IqRequest, Module, Origin, Registry, Server,
+    StanzaEvent, StanzaHandler, StanzaHook, Target,
 };
 use rookery_proto::stanza::new_iq;
-use rookery_proto::{IqType, StanzaCondition, StanzaError};
+use rookery_proto::{IqType, StanzaCondition, StanzaError, StanzaKind};
 use rookery_store::{RosterItem, StoreError};
 use rookery_xml::Element;
 use tracing::warn;
@@ -40,6 +41,13 @@ impl Module for RosterModule {
                     .on_iq(iq_type, target, NS_ROSTER, "query", 0, Arc::clone(&handler));
             }
         }
+        // Roster pushes come only from the user's own server (RFC 6121 §2.1.6). A client that forgets to check
+        // `from` would take one routed from someone else as its roster: such IQs never reach a client.
+        registry.hooks.on_stanza(
+            StanzaHook::Deliver(StanzaKind::Iq, Target::Full),
+            50,
+            Arc::new(SpoofedPushGuard),
+        );
         registry
             .stream_features
             .push(Element::new("ver", NS_ROSTER_VERSIONING));
@@ -50,6 +58,33 @@ impl Module for RosterModule {
 }
 
 struct RosterIq;
+
+struct SpoofedPushGuard;
+
+impl StanzaHandler for SpoofedPushGuard {
+    fn handle<'a>(
+        &'a self,
+        server: &'a Arc<Server>,
+        event: &'a mut StanzaEvent,
+    ) -> BoxFuture<'a, Handled> {
+        Box::pin(async move {
+            let is_push = event.stanza.attr("type") == Some("set")
+                && event
+                    .stanza
+                    .first_child()
+                    .is_some_and(|c| c.is("query", NS_ROSTER));
+            if !is_push || event.from.to_bare() == event.to.to_bare() {
+                return Handled::Pass;
+            }
+            let error = StanzaError::with_text(
+                StanzaCondition::Forbidden,
+                "only the user's own server changes its roster",
+            );
+            server.bounce(&event.stanza, error).await;
+            Handled::Yes
+        })
+    }
+}
 
 impl IqHandler for RosterIq {
     fn handle<'a>(&'a self, request: IqRequest<'a>) -> BoxFuture<'a, IqOutcome> {

@@ -749,3 +749,29 @@ async fn without_a_subscription_no_presence_is_shared() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_roster_push_from_someone_else_never_reaches_the_client() {
+    let server = server_with(&["alice", "mallory"]).await;
+    let (mut alice, _) = online(&server, "alice", "phone").await;
+    let (mut mallory, _) = online(&server, "mallory", "x").await;
+    let spoof = roster_set(
+        "evil",
+        item("mallory@rookery.test", Some("Trust me"), &["Family"]),
+    )
+    .with_attr("to", format!("{}/phone", jid("alice")));
+    mallory.send(&spoof).await.unwrap();
+    let arrived = mallory.sync().await.unwrap();
+    let error = arrived
+        .iter()
+        .find(|e| e.attr("id") == Some("evil"))
+        .expect("an answer");
+    assert_eq!(
+        error_condition(error).as_deref(),
+        Some("forbidden"),
+        "{error}"
+    );
+    let arrived = alice.sync().await.unwrap();
+    assert!(!arrived.iter().any(|e| e.name() == "iq"), "{arrived:?}");
+    server.stop().await;
+}

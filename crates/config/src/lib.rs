@@ -228,6 +228,10 @@ pub struct Limits {
     pub max_connections: usize,
     /// Largest upload (Snikket's `http_file_share_size_limit`: 100 MiB plus a 16-byte XEP-0454 GCM tag).
     pub upload_file_size_limit: u64,
+    /// Messages kept for one account while it is offline (XEP-0160); when full, senders get `service-unavailable`
+    /// (RFC 6121 §8.5.2.1.1). Prosody sets none. 10,000 holds weeks of a busy family chat and is what the offline
+    /// benchmark queues; each message is also bounded by [`Limits::c2s_stanza_size`].
+    pub offline_messages_per_user: usize,
 }
 
 impl Default for Limits {
@@ -244,6 +248,7 @@ impl Default for Limits {
             max_connections_per_ip: 64,
             max_connections: 10_000,
             upload_file_size_limit: 100 * 1024 * 1024 + 16,
+            offline_messages_per_user: 10_000,
         }
     }
 }

@@ -8,11 +8,13 @@
 
 mod accounts;
 mod error;
+mod offline;
 mod role;
 mod sqlite;
 
 pub use accounts::{Account, AccountSummary, Accounts};
 pub use error::StoreError;
+pub use offline::{OfflineMessage, OfflineMessages, StoreOutcome};
 pub use role::{Role, UnknownRole};
 pub use rookery_sasl::{Credentials, ScramKeys};
 
@@ -49,6 +51,11 @@ impl Store {
     /// The accounts repository.
     pub fn accounts(&self) -> Accounts {
         Accounts::new(self.clone())
+    }
+
+    /// The offline-message repository (XEP-0160).
+    pub fn offline(&self) -> OfflineMessages {
+        OfflineMessages::new(self.clone())
     }
 
     /// Checks that the database answers (for health endpoints).

@@ -8,6 +8,7 @@
 //! the other one's write instead of failing.
 
 pub(crate) mod accounts;
+pub(crate) mod offline;
 
 use crate::StoreError;
 use sqlx::migrate::Migrator;

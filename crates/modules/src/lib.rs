@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod disco;
+pub mod message;
+pub mod offline;
 pub mod ping;
 pub mod session;
 
@@ -16,5 +18,7 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(disco::DiscoModule),
         Arc::new(ping::Ping),
         Arc::new(session::LegacySession),
+        Arc::new(message::MessageModule),
+        Arc::new(offline::OfflineModule::default()),
     ]
 }

@@ -6,6 +6,7 @@ pub mod disco;
 pub mod message;
 pub mod offline;
 pub mod ping;
+pub mod presence_stub;
 pub mod session;
 
 use std::sync::Arc;
@@ -20,5 +21,7 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(session::LegacySession),
         Arc::new(message::MessageModule),
         Arc::new(offline::OfflineModule::default()),
+        // TEMPORARY: until the presence module is merged.
+        Arc::new(presence_stub::PresenceStub),
     ]
 }

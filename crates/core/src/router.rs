@@ -38,6 +38,9 @@ impl Origin {
             Self::Client(sender) if sender.id != target.id => {
                 Some(server.config.limits.slow_reader_timeout)
             }
+            // Re-routing runs in the task of a session that ended and is unbound, so never the target's own task:
+            // it waits like a sender rather than close a busy session.
+            Self::Rerouted => Some(server.config.limits.slow_reader_timeout),
             _ => None,
         }
     }
@@ -337,7 +340,11 @@ impl Server {
         origin: &Origin,
     ) -> Result<(), DeliveryError> {
         match origin {
-            Origin::Rerouted => session.deliver_rerouted(stanza).await,
+            Origin::Rerouted => {
+                session
+                    .deliver_rerouted(stanza, origin.wait_for(session, self))
+                    .await
+            }
             _ => session.deliver(stanza, origin.wait_for(session, self)).await,
         }
     }

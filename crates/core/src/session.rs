@@ -101,10 +101,14 @@ impl Session {
         self.enqueue(stanza, wait_for, false).await
     }
 
-    /// Queues a stanza re-routed from a session that ended before writing it, marked so that it is not re-routed
-    /// a second time. Never waits: the re-routing task is the ended session's own.
-    pub async fn deliver_rerouted(&self, stanza: Element) -> Result<(), DeliveryError> {
-        self.enqueue(stanza, None, true).await
+    /// Like [`deliver`](Self::deliver), for a stanza re-routed from a session that ended before writing it: marked
+    /// so that it is not re-routed a second time.
+    pub async fn deliver_rerouted(
+        &self,
+        stanza: Element,
+        wait_for: Option<std::time::Duration>,
+    ) -> Result<(), DeliveryError> {
+        self.enqueue(stanza, wait_for, true).await
     }
 
     async fn enqueue(

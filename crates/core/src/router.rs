@@ -339,13 +339,11 @@ impl Server {
         stanza: Element,
         origin: &Origin,
     ) -> Result<(), DeliveryError> {
-        match origin {
-            Origin::Rerouted => {
-                session
-                    .deliver_rerouted(stanza, origin.wait_for(session, self))
-                    .await
-            }
-            _ => session.deliver(stanza, origin.wait_for(session, self)).await,
+        let wait_for = origin.wait_for(session, self);
+        if matches!(origin, Origin::Rerouted) {
+            session.deliver_rerouted(stanza, wait_for).await
+        } else {
+            session.deliver(stanza, wait_for).await
         }
     }
 
@@ -359,6 +357,10 @@ impl Server {
     /// failed is gone or closing, so it is not chosen again); the second time, a chat or normal message goes
     /// straight to the offline store. Errors are never answered (RFC 6120 §8.3.1), so nothing can bounce back and
     /// forth.
+    ///
+    /// Re-routing waits for room in other sessions' queues, so this must not run in the task of a session that is
+    /// still bound (it could wait on its own queue): the connection task of an ended session calls it, and the
+    /// router's own delivery only for the session that failed.
     pub async fn undeliverable(self: &Arc<Self>, stanza: Element, rerouted: bool) {
         match StanzaKind::of(&stanza, ns::CLIENT) {
             Some(StanzaKind::Iq) => {
@@ -413,7 +415,12 @@ impl Server {
     /// [`StanzaHook::Offline`] handlers get it (the offline store keeps it). When none takes it, the sender gets
     /// `service-unavailable` (RFC 6121 §8.5.2.1.1: no such account, or nowhere to keep it).
     pub async fn offline(self: &Arc<Self>, event: &mut StanzaEvent) {
-        if self.hooks.run_stanza(self, StanzaHook::Offline, event).await == Handled::Pass {
+        if self
+            .hooks
+            .run_stanza(self, StanzaHook::Offline, event)
+            .await
+            == Handled::Pass
+        {
             self.bounce(
                 &event.stanza,
                 StanzaError::new(StanzaCondition::ServiceUnavailable),

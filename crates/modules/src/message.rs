@@ -77,8 +77,7 @@ impl StanzaHandler for ToFullJid {
                     .await
                 {
                     Ok(()) => return Handled::Yes,
-                    // Gone, or closed for not reading: as if it were not bound (it is not chosen again below,
-                    // being closed).
+                    // Gone, or closed for not reading: as if it were not bound.
                     Err(err) => event.stanza = err.into_stanza(),
                 }
             }
@@ -133,7 +132,7 @@ async fn to_account(server: &Arc<Server>, event: &mut StanzaEvent) {
                 .sessions
                 .sessions_of(username)
                 .into_iter()
-                .filter(|s| takes_messages(s, 0))
+                .filter(|s| bare_jid_priority(s).is_some())
                 .collect();
             let stanza = std::mem::replace(&mut event.stanza, placeholder());
             // With no recipient a headline is dropped: it is not worth keeping (XEP-0160 §3).
@@ -154,29 +153,31 @@ async fn to_account(server: &Arc<Server>, event: &mut StanzaEvent) {
 
 /// The account's available resources with the highest non-negative priority (Prosody's `top_resources`): the ones
 /// a chat or normal message to the bare JID goes to. Empty when none is available or all have negative
-/// priorities. Sessions that are closing cannot take anything and are left out.
+/// priorities.
 pub(crate) fn top_resources(server: &Server, username: &str) -> Vec<Arc<Session>> {
     let mut top = Vec::new();
     let mut highest = 0;
     for session in server.sessions.sessions_of(username) {
-        let Some(priority) = session.available_priority() else {
+        let Some(priority) = bare_jid_priority(&session) else {
             continue;
         };
-        if session.is_closing() || priority < highest {
-            continue;
-        }
         if priority > highest {
             highest = priority;
             top.clear();
         }
-        top.push(session);
+        if priority == highest {
+            top.push(session);
+        }
     }
     top
 }
 
-/// Whether a session is available with at least this priority and can still take stanzas.
-fn takes_messages(session: &Session, min_priority: i8) -> bool {
-    !session.is_closing() && session.available_priority().is_some_and(|p| p >= min_priority)
+/// The priority of a session that messages to its bare JID may reach: available with a non-negative priority, and
+/// not closing (a closing session takes nothing).
+fn bare_jid_priority(session: &Session) -> Option<i8> {
+    session
+        .available_priority()
+        .filter(|&p| p >= 0 && !session.is_closing())
 }
 
 /// Queues the stanza for every session (a copy each). `Err` gives it back when none took it.

@@ -2,8 +2,9 @@
 //! handed over when one of the account's sessions sends initial presence with a non-negative priority (as Prosody's
 //! mod_offline and mod_presence do): oldest first, each with a XEP-0203 `<delay/>` saying when it was stored.
 //!
-//! - Not kept, and dropped without an answer: standalone chat-state notifications (XEP-0160 §3, XEP-0085 §5.5: an
-//!   error for a typing notification would only alarm the sender) and messages marked `<no-store/>` (XEP-0334).
+//! - Not kept, and dropped without an answer: standalone chat-state notifications (XEP-0160 §3, and XEP-0085 asks
+//!   the same; an error for a typing notification would only alarm the sender) and messages marked `<no-store/>`
+//!   (XEP-0334).
 //! - Bounded: `offline_messages_per_user` messages per account, each at most `c2s_stanza_size` bytes. Beyond that
 //!   the sender gets `service-unavailable` with a text (RFC 6121 §8.5.2.1.1).
 //! - At-least-once: a message leaves the store only after it was queued for a session. A crash in between can
@@ -204,10 +205,7 @@ impl OfflineModule {
 async fn deliver_waiting(recipients: &[Arc<Session>], stanza: Element, wait: Duration) -> bool {
     let mut delivered = false;
     for session in recipients {
-        delivered |= session
-            .deliver(stanza.clone(), Some(wait))
-            .await
-            .is_ok();
+        delivered |= session.deliver(stanza.clone(), Some(wait)).await.is_ok();
     }
     delivered
 }
@@ -356,9 +354,11 @@ mod tests {
 
     #[test]
     fn stored_messages_come_back_with_one_delay_stamp() {
-        let original = message(vec![Element::new("body", ns::CLIENT).with_text("a < b & ü")])
-            .with_attr("from", "alice@example.com/phone")
-            .with_attr("to", "bob@example.com");
+        let original = message(vec![
+            Element::new("body", ns::CLIENT).with_text("a < b & ü"),
+        ])
+        .with_attr("from", "alice@example.com/phone")
+        .with_attr("to", "bob@example.com");
         let stored = OfflineMessage {
             id: 7,
             stanza: original.to_xml_string(),

@@ -175,7 +175,10 @@ async fn a_message_to_ones_own_bare_jid_reaches_every_top_resource_sender_includ
     available(&mut phone, None).await;
     let mut laptop = server.login("alice", PASSWORD, Some("laptop")).await;
     available(&mut laptop, None).await;
-    phone.send(&chat(&jid("alice"), "note to self")).await.unwrap();
+    phone
+        .send(&chat(&jid("alice"), "note to self"))
+        .await
+        .unwrap();
     assert_eq!(bodies(&sync(&mut phone).await), ["note to self"]);
     assert_eq!(bodies(&sync(&mut laptop).await), ["note to self"]);
     server.stop().await;
@@ -231,7 +234,10 @@ async fn a_full_jid_that_is_not_bound_follows_the_bare_rules_per_type() {
     assert_eq!(replies.len(), 1, "{replies:?}");
     assert_eq!(replies[0].attr("id"), Some("groupchat"));
     assert_eq!(replies[0].attr("type"), Some("error"));
-    assert_eq!(condition(&replies[0]).as_deref(), Some("service-unavailable"));
+    assert_eq!(
+        condition(&replies[0]).as_deref(),
+        Some("service-unavailable")
+    );
     // Chat and normal went to the bare JID's top resource; headline and error were dropped.
     let got = sync(&mut bob).await;
     assert_eq!(bodies(&got), ["chat", "normal"]);
@@ -265,7 +271,10 @@ async fn bare_jid_headline_groupchat_and_error_rules() {
     let replies = sync(&mut alice).await;
     assert_eq!(replies.len(), 1, "{replies:?}");
     assert_eq!(replies[0].attr("id"), Some("groupchat"));
-    assert_eq!(condition(&replies[0]).as_deref(), Some("service-unavailable"));
+    assert_eq!(
+        condition(&replies[0]).as_deref(),
+        Some("service-unavailable")
+    );
     // A headline goes to every non-negative resource, not only the top one.
     assert_eq!(bodies(&sync(&mut bob_five).await), ["headline"]);
     assert_eq!(bodies(&sync(&mut bob_zero).await), ["headline"]);
@@ -355,12 +364,10 @@ async fn offline_messages_arrive_at_the_next_initial_presence_in_order_with_a_de
         assert_eq!(delay.attr("from"), Some("rookery.test"));
         let stamp = delay.attr("stamp").unwrap();
         assert!(stamp.ends_with('Z'), "UTC: {stamp}");
-        let stamped = time::OffsetDateTime::parse(
-            stamp,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .unwrap()
-        .unix_timestamp();
+        let stamped =
+            time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+                .unwrap()
+                .unix_timestamp();
         assert!((before..=after).contains(&stamped), "{stamp}");
     }
     // Handed over means removed; and nothing else was kept.
@@ -429,8 +436,10 @@ async fn a_large_backlog_is_delivered_whole_and_in_order() {
     let mut flood = Vec::new();
     for n in 0..count {
         flood.extend_from_slice(
-            format!("<message to='bob@rookery.test' type='chat'><body>{n} {padding}</body></message>")
-                .as_bytes(),
+            format!(
+                "<message to='bob@rookery.test' type='chat'><body>{n} {padding}</body></message>"
+            )
+            .as_bytes(),
         );
     }
     alice.send_raw(&flood).await.unwrap();
@@ -510,7 +519,10 @@ async fn messages_queued_for_a_connection_that_drops_go_to_the_other_resource() 
     }
     assert_eq!(ending.as_deref(), Some("policy-violation"));
     let on_laptop = seen.len();
-    assert!(on_laptop < total, "a client that never reads cannot have taken everything");
+    assert!(
+        on_laptop < total,
+        "a client that never reads cannot have taken everything"
+    );
     // Everything else reaches the phone, once.
     while seen.len() < total {
         let id = tokio::time::timeout(PATIENCE, from_phone.recv())

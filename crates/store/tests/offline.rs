@@ -36,7 +36,9 @@ fn now() -> i64 {
 }
 
 fn message(n: usize) -> String {
-    format!("<message xmlns='jabber:client' to='bob@example.com'><body>{n} &amp; é</body></message>")
+    format!(
+        "<message xmlns='jabber:client' to='bob@example.com'><body>{n} &amp; é</body></message>"
+    )
 }
 
 async fn stored_in_order_and_removed_through_an_id(store: &Store) {

@@ -252,6 +252,10 @@ pub struct Limits {
     /// How often accounts whose deletion grace period is over are deleted (Prosody checks daily; hourly keeps a
     /// deletion at most an hour late for the cost of one indexed query).
     pub account_cleanup_interval: Duration,
+    /// Messages kept for one account while it is offline (XEP-0160); when full, senders get `service-unavailable`
+    /// (RFC 6121 §8.5.2.1.1). Prosody sets none. 10,000 holds weeks of a busy family chat and is what the offline
+    /// benchmark queues; each message is also bounded by [`Limits::c2s_stanza_size`].
+    pub offline_messages_per_user: usize,
 }
 
 impl Default for Limits {
@@ -276,6 +280,7 @@ impl Default for Limits {
             adhoc_sessions_per_account: 8,
             max_blocklist_items: 1000,
             account_cleanup_interval: Duration::from_secs(3600),
+            offline_messages_per_user: 10_000,
         }
     }
 }

@@ -120,6 +120,11 @@ pub enum StanzaHook {
     /// Delivery to a local target (Prosody's `message/bare`, `presence/full`, ...). For IQs only `Bare` and
     /// `Full` are run, before the IQ handlers and the delivery to the client (Prosody's `iq/bare`, `iq/full`).
     Deliver(StanzaKind, Target),
+    /// A chat or normal message for a local account that no resource can take now (Prosody's
+    /// `message/offline/handle`): the offline store keeps it; push notifications hook here too. The event's `to`
+    /// is the account's JID (bare, or the full JID the message was sent to). When no handler takes it, the sender
+    /// gets `service-unavailable` (see `Server::offline`).
+    Offline,
 }
 
 /// Moments in a session's life that modules act on (Prosody's `resource-bind`, `pre-resource-unbind` and the

@@ -1,13 +1,13 @@
 //! The router: where every stanza goes after its session has stamped it.
 //!
-//! The default behaviour here is RFC 6120's; modules change it through hooks. The hot path (a message to a bound
-//! full JID with no module listening) takes a read lock, one hash look-up and one queue push: the stanza is moved,
-//! never copied.
+//! The default behaviour here is RFC 6120's; modules change it through hooks (messages to accounts are the message
+//! module's). The hot path (a message to a bound full JID) takes a read lock, one hash look-up and one queue push,
+//! here or in the message module: the stanza is moved, never copied.
 
 use std::sync::Arc;
 
 use jid::Jid;
-use rookery_proto::stanza::{error_reply, is_error};
+use rookery_proto::stanza::{MessageType, error_reply, is_error};
 use rookery_proto::{
     IqType, StanzaCondition, StanzaError, StanzaKind, StreamCondition, StreamError,
 };
@@ -15,7 +15,7 @@ use rookery_xml::{Element, ns};
 
 use crate::Server;
 use crate::hooks::{Handled, IqOutcome, IqRequest, StanzaEvent, StanzaHook, Target};
-use crate::session::Session;
+use crate::session::{DeliveryError, Session};
 
 /// Who a stanza came from.
 #[derive(Clone, Debug)]
@@ -24,6 +24,10 @@ pub enum Origin {
     Client(Arc<Session>),
     /// The server itself (replies, notifications).
     Local,
+    /// The server, handing on a message that a session did not write before it ended (see
+    /// [`Server::undeliverable`]). Sessions queue such a message marked as re-routed, so it is never re-routed
+    /// twice.
+    Rerouted,
 }
 
 impl Origin {
@@ -34,6 +38,9 @@ impl Origin {
             Self::Client(sender) if sender.id != target.id => {
                 Some(server.config.limits.slow_reader_timeout)
             }
+            // Re-routing runs in the task of a session that ended and is unbound, so never the target's own task:
+            // it waits like a sender rather than close a busy session.
+            Self::Rerouted => Some(server.config.limits.slow_reader_timeout),
             _ => None,
         }
     }
@@ -291,9 +298,10 @@ impl Server {
         self.send_local(reply, &origin).await;
     }
 
-    /// What happens to a message or presence that no module took.
+    /// What happens to a message or presence that no module took. Messages to accounts (RFC 6121 §8.5) are the
+    /// message module's; what is here is the least a server without it does.
     async fn deliver_default(
-        &self,
+        self: &Arc<Self>,
         kind: StanzaKind,
         target: Target,
         stanza: Element,
@@ -301,39 +309,7 @@ impl Server {
         origin: &Origin,
     ) {
         match (kind, target) {
-            (StanzaKind::Message, Target::Full) => {
-                let session = to
-                    .try_as_full()
-                    .ok()
-                    .and_then(|full| self.sessions.get(full));
-                match session {
-                    Some(session) => {
-                        if let Err(err) = session
-                            .deliver(stanza, origin.wait_for(&session, self))
-                            .await
-                        {
-                            self.bounce(
-                                &err.into_stanza(),
-                                StanzaError::new(StanzaCondition::ServiceUnavailable),
-                            )
-                            .await;
-                        }
-                    }
-                    // RFC 6121 §8.5.3.2.1: to an unavailable resource, a chat or normal message is treated as sent
-                    // to the bare JID, a groupchat message gets an error and a headline is dropped.
-                    None => match stanza.attr("type") {
-                        Some("groupchat") => {
-                            self.bounce(
-                                &stanza,
-                                StanzaError::new(StanzaCondition::ServiceUnavailable),
-                            )
-                            .await;
-                        }
-                        Some("headline") => {}
-                        _ => self.deliver_to_account(stanza, to, origin).await,
-                    },
-                }
-            }
+            (StanzaKind::Message, Target::Full) => self.deliver_to_full(stanza, to, origin).await,
             (StanzaKind::Presence, Target::Full) => {
                 // Presence to an unavailable resource is dropped (RFC 6121 §8.5.3.2.2, §8.5.3.2.3).
                 let session = to
@@ -346,8 +322,13 @@ impl Server {
                         .await;
                 }
             }
+            // Nothing delivers messages to accounts.
             (StanzaKind::Message, Target::Bare | Target::Own) => {
-                self.deliver_to_account(stanza, to, origin).await
+                self.bounce(
+                    &stanza,
+                    StanzaError::new(StanzaCondition::ServiceUnavailable),
+                )
+                .await;
             }
             // Presence broadcast and subscriptions come with the instant-messaging modules; messages and presence
             // to the server itself have nothing to do here.
@@ -355,60 +336,115 @@ impl Server {
         }
     }
 
-    /// A message to an account: every bound session gets it. (Priority and presence rules belong to the
-    /// instant-messaging modules, which take messages before this point.)
-    async fn deliver_to_account(&self, stanza: Element, to: &Jid, origin: &Origin) {
-        let username = to.node().map_or("", |n| n.as_str());
-        let sessions = self.sessions.sessions_of(username);
-        let Some((last, others)) = sessions.split_last() else {
-            self.bounce(
-                &stanza,
-                StanzaError::new(StanzaCondition::ServiceUnavailable),
-            )
-            .await;
-            return;
-        };
-        let mut delivered = false;
-        for session in others {
-            delivered |= session
-                .deliver(stanza.clone(), origin.wait_for(session, self))
-                .await
-                .is_ok();
-        }
-        match last.deliver(stanza, origin.wait_for(last, self)).await {
-            Ok(()) => {}
-            // No session took it: the sender hears so, rather than losing the message silently.
-            Err(err) if !delivered => self.undeliverable(err.into_stanza()).await,
-            Err(_) => {}
-        }
-    }
-
-    /// Delivers to a bound full JID, or answers IQ requests and messages for a missing one with an error.
-    async fn deliver_to_full(&self, stanza: Element, to: &Jid, origin: &Origin) {
+    /// Delivers to a bound full JID; what it cannot deliver is [undeliverable](Self::undeliverable).
+    async fn deliver_to_full(self: &Arc<Self>, stanza: Element, to: &Jid, origin: &Origin) {
         let session = to
             .try_as_full()
             .ok()
             .and_then(|full| self.sessions.get(full));
         let undelivered = match session {
-            Some(session) => match session
-                .deliver(stanza, origin.wait_for(&session, self))
-                .await
-            {
+            Some(session) => match self.deliver_to_session(&session, stanza, origin).await {
                 Ok(()) => return,
                 Err(err) => err.into_stanza(),
             },
             None => stanza,
         };
-        self.undeliverable(undelivered).await;
+        self.undeliverable(undelivered, matches!(origin, Origin::Rerouted))
+            .await;
     }
 
-    /// A stanza that cannot reach its recipient: IQ requests and messages are answered with an error (until
-    /// offline storage exists), everything else is dropped.
-    pub async fn undeliverable(&self, stanza: Element) {
-        let is_request = IqType::of(&stanza).is_some_and(IqType::is_request);
-        if is_request || stanza.name() == "message" {
+    /// Queues a stanza for a session on behalf of `origin`: a client sender waits for room in a full queue (see
+    /// [`Session::deliver`]), and a re-routed message stays marked as such.
+    pub async fn deliver_to_session(
+        &self,
+        session: &Session,
+        stanza: Element,
+        origin: &Origin,
+    ) -> Result<(), DeliveryError> {
+        let wait_for = origin.wait_for(session, self);
+        if matches!(origin, Origin::Rerouted) {
+            session.deliver_rerouted(stanza, wait_for).await
+        } else {
+            session.deliver(stanza, wait_for).await
+        }
+    }
+
+    /// A stanza that did not reach the session it was queued for: the session ended before writing it (its
+    /// connection hands back what is left in its queue, after unbinding it) or could not take it. `rerouted` says
+    /// whether the stanza had already been re-routed once.
+    ///
+    /// IQ requests are answered with `service-unavailable`; presence and IQ responses are dropped. A message is not
+    /// answered while it can still arrive (at-least-once): the first time, it is routed again to its own address,
+    /// where the message module's rules find the account's other resources or the offline store (the session that
+    /// failed is gone or closing, so it is not chosen again); the second time, a chat or normal message goes
+    /// straight to the offline store. Errors are never answered (RFC 6120 §8.3.1), so nothing can bounce back and
+    /// forth.
+    ///
+    /// Re-routing waits for room in other sessions' queues, so this must not run in the task of a session that is
+    /// still bound (it could wait on its own queue): the connection task of an ended session calls it, and the
+    /// router's own delivery only for the session that failed.
+    pub async fn undeliverable(self: &Arc<Self>, stanza: Element, rerouted: bool) {
+        match StanzaKind::of(&stanza, ns::CLIENT) {
+            Some(StanzaKind::Iq) => {
+                if IqType::of(&stanza).is_some_and(IqType::is_request) {
+                    self.bounce(
+                        &stanza,
+                        StanzaError::new(StanzaCondition::ServiceUnavailable),
+                    )
+                    .await;
+                }
+            }
+            Some(StanzaKind::Message) => {
+                // The router stamped `from` on everything it queued; without one there is nobody to answer.
+                let Some(from) = stanza.attr("from").and_then(|f| Jid::new(f).ok()) else {
+                    return;
+                };
+                let to = stanza.attr("to").and_then(|t| Jid::new(t).ok());
+                if !rerouted {
+                    // Boxed: routing can come back here (once, with `rerouted` set).
+                    Box::pin(self.route(StanzaKind::Message, stanza, from, to, Origin::Rerouted))
+                        .await;
+                    return;
+                }
+                match MessageType::of(&stanza) {
+                    MessageType::Chat | MessageType::Normal => {
+                        let to = to.unwrap_or_else(|| Jid::from(from.to_bare()));
+                        let mut event = StanzaEvent {
+                            kind: StanzaKind::Message,
+                            stanza,
+                            from,
+                            to,
+                            origin: Origin::Rerouted,
+                        };
+                        self.offline(&mut event).await;
+                    }
+                    // As to a resource that is not available (RFC 6121 §8.5.3.2.1).
+                    MessageType::Groupchat => {
+                        self.bounce(
+                            &stanza,
+                            StanzaError::new(StanzaCondition::ServiceUnavailable),
+                        )
+                        .await;
+                    }
+                    MessageType::Headline | MessageType::Error => {}
+                }
+            }
+            Some(StanzaKind::Presence) | None => {}
+        }
+    }
+
+    /// A chat or normal message for a local account that none of its resources can take now: the
+    /// [`StanzaHook::Offline`] handlers get it (the offline store keeps it). When none takes it, the sender gets
+    /// `service-unavailable` (RFC 6121 §8.5.2.1.1: no such account, or nowhere to keep it).
+    pub async fn offline(self: &Arc<Self>, event: &mut StanzaEvent) {
+        if self
+            .hooks
+            .run_stanza(self, StanzaHook::Offline, event)
+            .await
+            == Handled::Pass
+        {
             self.bounce(
-                &stanza,
+                &event.stanza,
                 StanzaError::new(StanzaCondition::ServiceUnavailable),
             )
             .await;

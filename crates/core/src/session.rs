@@ -19,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug)]
 pub struct Queued {
     pub stanza: Element,
+    /// Whether the stanza was already re-routed once, from a session that ended before writing it: if this session
+    /// ends before writing it too, it must not be re-routed again (see `Server::undeliverable`).
+    pub rerouted: bool,
     _budget: OwnedSemaphorePermit,
 }
 
@@ -95,6 +98,25 @@ impl Session {
         stanza: Element,
         wait_for: Option<std::time::Duration>,
     ) -> Result<(), DeliveryError> {
+        self.enqueue(stanza, wait_for, false).await
+    }
+
+    /// Like [`deliver`](Self::deliver), for a stanza re-routed from a session that ended before writing it: marked
+    /// so that it is not re-routed a second time.
+    pub async fn deliver_rerouted(
+        &self,
+        stanza: Element,
+        wait_for: Option<std::time::Duration>,
+    ) -> Result<(), DeliveryError> {
+        self.enqueue(stanza, wait_for, true).await
+    }
+
+    async fn enqueue(
+        &self,
+        stanza: Element,
+        wait_for: Option<std::time::Duration>,
+        rerouted: bool,
+    ) -> Result<(), DeliveryError> {
         if self.is_closing() {
             return Err(DeliveryError::Gone(stanza));
         }
@@ -129,6 +151,7 @@ impl Session {
         self.queue
             .send(Queued {
                 stanza,
+                rerouted,
                 _budget: permit,
             })
             .map_err(|mpsc::error::SendError(q)| DeliveryError::Gone(q.stanza))

@@ -9,6 +9,8 @@ pub mod contact_info;
 pub mod disco;
 pub mod forms;
 pub mod last_activity;
+pub mod message;
+pub mod offline;
 pub mod ping;
 pub mod presence;
 pub mod private;
@@ -42,5 +44,7 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(admin_commands::AdminCommands),
         Arc::new(blocking::Blocking::new()),
         Arc::new(register::AccountManagement),
+        Arc::new(message::MessageModule),
+        Arc::new(offline::OfflineModule::default()),
     ]
 }

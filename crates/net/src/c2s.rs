@@ -294,10 +294,13 @@ impl Connection {
         let _ = self.flush().await;
         if let Some(mut bound) = self.session.take() {
             self.server.sessions.unbind(&bound.session);
-            // Whatever is still queued did not reach the client: answer it as undeliverable rather than drop it.
+            // Whatever is still queued did not reach the client: it is undeliverable (messages are routed again or
+            // kept offline, requests answered), never silently dropped.
             bound.queue.close();
             while let Ok(queued) = bound.queue.try_recv() {
-                self.server.undeliverable(queued.stanza).await;
+                self.server
+                    .undeliverable(queued.stanza, queued.rerouted)
+                    .await;
             }
             self.server
                 .hooks

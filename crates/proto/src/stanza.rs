@@ -72,6 +72,28 @@ impl IqType {
     }
 }
 
+/// The `type` of a message (RFC 6121 §5.2.2). A missing or unknown type is `normal`, as the RFC says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageType {
+    Chat,
+    Error,
+    Groupchat,
+    Headline,
+    Normal,
+}
+
+impl MessageType {
+    pub fn of(message: &Element) -> Self {
+        match message.attr("type") {
+            Some("chat") => Self::Chat,
+            Some("error") => Self::Error,
+            Some("groupchat") => Self::Groupchat,
+            Some("headline") => Self::Headline,
+            _ => Self::Normal,
+        }
+    }
+}
+
 /// Whether a stanza is itself an error, to which no error may be sent back (RFC 6120 §8.3.1).
 pub fn is_error(stanza: &Element) -> bool {
     stanza.attr("type") == Some("error")
@@ -157,5 +179,23 @@ mod tests {
             StanzaKind::of(&Element::new("r", "urn:xmpp:sm:3"), ns::CLIENT),
             None
         );
+    }
+
+    #[test]
+    fn message_types() {
+        let with = |t: Option<&str>| {
+            let mut m = Element::new("message", ns::CLIENT);
+            if let Some(t) = t {
+                m.set_attr("type", t);
+            }
+            MessageType::of(&m)
+        };
+        assert_eq!(with(Some("chat")), MessageType::Chat);
+        assert_eq!(with(Some("error")), MessageType::Error);
+        assert_eq!(with(Some("groupchat")), MessageType::Groupchat);
+        assert_eq!(with(Some("headline")), MessageType::Headline);
+        assert_eq!(with(Some("normal")), MessageType::Normal);
+        assert_eq!(with(None), MessageType::Normal);
+        assert_eq!(with(Some("CHAT")), MessageType::Normal);
     }
 }

@@ -11,6 +11,7 @@ mod accounts;
 mod blocklist;
 mod deletions;
 mod error;
+mod offline;
 mod role;
 mod roster;
 mod sqlite;
@@ -20,6 +21,7 @@ pub use accounts::{Account, AccountSummary, Accounts, MIN_PASSWORD_CHARS};
 pub use blocklist::Blocklists;
 pub use deletions::{AccountDeletions, DeletionRequest};
 pub use error::StoreError;
+pub use offline::{OfflineMessage, OfflineMessages, StoreOutcome};
 pub use role::{Role, UnknownRole};
 pub use rookery_sasl::{Credentials, ScramKeys};
 pub use roster::{PendingRequest, Roster, RosterItem, Rosters, Subscription};
@@ -87,6 +89,11 @@ impl Store {
     /// The repository of accounts waiting out their deletion grace period.
     pub fn account_deletions(&self) -> AccountDeletions {
         AccountDeletions::new(self.clone())
+    }
+
+    /// The offline-message repository (XEP-0160).
+    pub fn offline(&self) -> OfflineMessages {
+        OfflineMessages::new(self.clone())
     }
 
     /// Checks that the database answers (for health endpoints).

@@ -11,6 +11,7 @@ pub(crate) mod account_data;
 pub(crate) mod accounts;
 pub(crate) mod blocklist;
 pub(crate) mod deletions;
+pub(crate) mod offline;
 pub(crate) mod roster;
 
 use crate::StoreError;

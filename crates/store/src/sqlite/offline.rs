@@ -1,0 +1,87 @@
+//! Offline messages in SQLite.
+
+use super::SqliteStore;
+use crate::{OfflineMessage, StoreError, StoreOutcome};
+use sqlx::Row;
+
+pub(crate) async fn store(
+    s: &SqliteStore,
+    owner: &str,
+    stanza: &str,
+    stored_at: i64,
+    limit: i64,
+) -> Result<StoreOutcome, StoreError> {
+    let mut tx = s.writer().begin_with("BEGIN IMMEDIATE").await?;
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM offline_messages WHERE owner = $1")
+        .bind(owner)
+        .fetch_one(&mut *tx)
+        .await?;
+    if held >= limit {
+        return Ok(StoreOutcome::Full);
+    }
+    let inserted =
+        sqlx::query("INSERT INTO offline_messages (owner, stanza, stored_at) VALUES ($1, $2, $3)")
+            .bind(owner)
+            .bind(stanza)
+            .bind(stored_at)
+            .execute(&mut *tx)
+            .await;
+    match inserted {
+        Ok(_) => {}
+        // The owner must be an account: the foreign key says whether it is, in the same statement.
+        Err(error)
+            if error
+                .as_database_error()
+                .is_some_and(|e| e.is_foreign_key_violation()) =>
+        {
+            return Ok(StoreOutcome::NoSuchAccount);
+        }
+        Err(error) => return Err(error.into()),
+    }
+    tx.commit().await?;
+    Ok(StoreOutcome::Stored)
+}
+
+pub(crate) async fn oldest(
+    s: &SqliteStore,
+    owner: &str,
+    max: i64,
+) -> Result<Vec<OfflineMessage>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, stanza, stored_at FROM offline_messages WHERE owner = $1 ORDER BY id LIMIT $2",
+    )
+    .bind(owner)
+    .bind(max)
+    .fetch_all(s.reader())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(OfflineMessage {
+                id: row.try_get("id")?,
+                stanza: row.try_get("stanza")?,
+                stored_at: row.try_get("stored_at")?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) async fn remove_through(
+    s: &SqliteStore,
+    owner: &str,
+    last_id: i64,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query("DELETE FROM offline_messages WHERE owner = $1 AND id <= $2")
+        .bind(owner)
+        .bind(last_id)
+        .execute(s.writer())
+        .await?;
+    Ok(result.rows_affected())
+}
+
+pub(crate) async fn count(s: &SqliteStore, owner: &str) -> Result<u64, StoreError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM offline_messages WHERE owner = $1")
+        .bind(owner)
+        .fetch_one(s.reader())
+        .await?;
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative count {n}")))
+}

@@ -152,7 +152,12 @@ impl Server {
         let target = match destination {
             Destination::Local(target) => target,
             Destination::Remote => {
-                // Federation arrives with its own issue; until then remote domains are unreachable.
+                // Federation arrives with its own issue; until then remote domains are unreachable. Presence goes
+                // unanswered: broadcasts to remote contacts would otherwise bring the user one error per contact
+                // at every status change.
+                if kind == StanzaKind::Presence {
+                    return;
+                }
                 let error = StanzaError::with_text(
                     StanzaCondition::RemoteServerNotFound,
                     "federation is not available yet",

@@ -35,6 +35,8 @@ pub struct Session {
     /// Bytes the queue may still take: the queue itself is bounded by this, not by its channel.
     budget: Arc<Semaphore>,
     budget_bytes: usize,
+    /// Extra room for what the session's own stanzas cause to be sent to itself (see [`Session::serving`]).
+    own_overflow: Arc<Semaphore>,
     close_signal: CancellationToken,
     close_reason: Mutex<Option<StreamError>>,
     state: Mutex<SessionState>,
@@ -85,6 +87,14 @@ impl DeliveryError {
     }
 }
 
+tokio::task_local! {
+    /// The id of the session whose own task is running (see [`Session::serving`]).
+    static SERVING: u64;
+}
+
+/// How many times its queue budget a session's own stanza may make it queue for itself.
+pub const OWN_OVERFLOW_FACTOR: usize = 8;
+
 /// The least a queued stanza costs, so that the number of queued stanzas is bounded too.
 const MIN_STANZA_COST: usize = 256;
 
@@ -126,14 +136,25 @@ impl Session {
             Ok(permit) => permit,
             Err(TryAcquireError::Closed) => return Err(DeliveryError::Gone(stanza)),
             Err(TryAcquireError::NoPermits) => {
-                let waited = match wait_for {
-                    Some(limit) => tokio::time::timeout(
+                // The session's own task is handling one of its stanzas (initial presence, say) and cannot drain
+                // its queue until that is done: it may not wait on itself, so it takes the extra room instead.
+                let own = SERVING.try_with(|id| *id == self.id).unwrap_or(false);
+                let overflow = if own {
+                    Arc::clone(&self.own_overflow)
+                        .try_acquire_many_owned(cost)
+                        .ok()
+                } else {
+                    None
+                };
+                let waited = match (overflow, wait_for) {
+                    (Some(permit), _) => Some(Ok(permit)),
+                    (None, Some(limit)) if !own => tokio::time::timeout(
                         limit,
                         Arc::clone(&self.budget).acquire_many_owned(cost),
                     )
                     .await
                     .ok(),
-                    None => None,
+                    _ => None,
                 };
                 match waited {
                     Some(Ok(permit)) => permit,
@@ -155,6 +176,14 @@ impl Session {
                 _budget: permit,
             })
             .map_err(|mpsc::error::SendError(q)| DeliveryError::Gone(q.stanza))
+    }
+
+    /// Runs `work` as this session's own task handling one of its stanzas. What that work sends to this same
+    /// session cannot wait for room (the task that would make room is busy with it), so it may use extra room up
+    /// to [`OWN_OVERFLOW_FACTOR`] times the queue budget: a login's probe answers, sibling presences and pending
+    /// requests arrive whole even when they outgrow the queue, and still within a bound.
+    pub async fn serving<F: Future>(&self, work: F) -> F::Output {
+        SERVING.scope(self.id, work).await
     }
 
     /// Asks the session's connection to close with this stream error. The first reason given wins.
@@ -294,6 +323,9 @@ impl SessionRegistry {
             queue: tx,
             budget: Arc::new(Semaphore::new(self.queue_bytes)),
             budget_bytes: self.queue_bytes,
+            own_overflow: Arc::new(Semaphore::new(
+                (self.queue_bytes * OWN_OVERFLOW_FACTOR).min(Semaphore::MAX_PERMITS),
+            )),
             close_signal: CancellationToken::new(),
             close_reason: Mutex::new(None),
             state: Mutex::new(SessionState::default()),
@@ -425,6 +457,43 @@ mod tests {
             s.close_reason().unwrap().condition,
             StreamCondition::PolicyViolation
         );
+    }
+
+    #[tokio::test]
+    async fn a_sessions_own_work_may_outgrow_its_queue_within_a_bound() {
+        let reg = SessionRegistry::new(600);
+        let (s, _rx) = reg.bind(&bare("carol@example.com"), Some("r"), 10).unwrap();
+        let msg = || Element::new("message", rookery_xml::ns::CLIENT).with_text("x".repeat(250));
+        // Its own task, busy handling its own stanza, queues past the budget without closing it...
+        let queued = s
+            .serving(async {
+                let mut queued = 0;
+                while s.deliver(msg(), None).await.is_ok() {
+                    queued += 1;
+                    assert!(queued < 100, "no bound");
+                }
+                queued
+            })
+            .await;
+        // Two fit the budget; the extra room holds about eight budgets more, and then the session is closed.
+        assert!(queued > 2 * OWN_OVERFLOW_FACTOR, "{queued}");
+        assert!(s.is_closing());
+    }
+
+    #[tokio::test]
+    async fn others_get_no_extra_room() {
+        let reg = SessionRegistry::new(600);
+        let (s, _rx) = reg.bind(&bare("dave@example.com"), Some("r"), 10).unwrap();
+        let (other, _rx2) = reg.bind(&bare("erin@example.com"), Some("r"), 10).unwrap();
+        let msg = || Element::new("message", rookery_xml::ns::CLIENT).with_text("x".repeat(250));
+        other
+            .serving(async {
+                s.deliver(msg(), None).await.unwrap();
+                s.deliver(msg(), None).await.unwrap();
+                assert!(s.deliver(msg(), None).await.is_err());
+            })
+            .await;
+        assert!(s.is_closing());
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl Module for PresenceModule {
         registry
             .hooks
             .on_stanza(StanzaHook::Pre(StanzaKind::Presence), 0, Arc::new(Outbound));
-        for target in [Target::Bare, Target::Own, Target::Full] {
+        for target in [Target::Bare, Target::Own, Target::Full, Target::Host] {
             registry.hooks.on_stanza(
                 StanzaHook::Deliver(StanzaKind::Presence, target),
                 0,
@@ -188,7 +188,8 @@ impl StanzaHandler for Inbound {
                 return Handled::Yes;
             };
             let Some(owner) = event.to.node().map(|n| n.as_str().to_owned()) else {
-                return Handled::Pass;
+                answer_for_host(server, event, kind).await;
+                return Handled::Yes;
             };
             if kind.is_subscription() {
                 inbound_subscription(server, &owner, event, kind).await;
@@ -274,8 +275,8 @@ async fn broadcast(
             (initial, Vec::new())
         }
     };
-    let roster = match server.store.roster().get(username).await {
-        Ok(roster) => roster.items,
+    let contacts = match server.store.roster().subscriptions(username).await {
+        Ok(contacts) => contacts,
         Err(err) => {
             warn!(%err, "roster unavailable; presence reaches own resources only");
             Vec::new()
@@ -283,8 +284,8 @@ async fn broadcast(
     };
     let origin = Origin::Client(Arc::clone(session));
     let from = Jid::from(session.jid.clone());
-    for item in roster.iter().filter(|i| i.subscription.has_from()) {
-        send_to(server, &presence, &from, &item.contact, &origin).await;
+    for (contact, _) in contacts.iter().filter(|(_, s)| s.has_from()) {
+        send_to(server, &presence, &from, contact, &origin).await;
     }
     for jid in &directed {
         send_to(server, &presence, &from, jid.as_str(), &origin).await;
@@ -301,12 +302,10 @@ async fn broadcast(
         return;
     }
     // Initial presence: learn the contacts' presence, see the siblings' and the pending requests.
-    let bare = Jid::from(session.bare_jid());
-    for item in roster.iter().filter(|i| i.subscription.has_to()) {
-        let probe = Element::new("presence", ns::CLIENT)
-            .with_attr("type", "probe")
-            .with_attr("from", session.bare_jid().as_str());
-        send_to(server, &probe, &bare, &item.contact, &origin).await;
+    // Probes come from this resource, so the answers reach it alone: the siblings already know (as Prosody).
+    let probe = Element::new("presence", ns::CLIENT).with_attr("type", "probe");
+    for (contact, _) in contacts.iter().filter(|(_, s)| s.has_to()) {
+        send_to(server, &probe, &from, contact, &origin).await;
     }
     for other in server.sessions.sessions_of(username) {
         if other.id == session.id {
@@ -343,15 +342,12 @@ async fn directed(
     kind: PresenceType,
 ) {
     let target = event.to.clone();
-    let covered = match server
+    let covered = server
         .store
         .roster()
-        .item(session.username(), event.to.to_bare().as_str())
+        .subscription(session.username(), event.to.to_bare().as_str())
         .await
-    {
-        Ok(item) => item.is_some_and(|i| i.subscription.has_from()),
-        Err(_) => false,
-    };
+        .is_ok_and(|s| s.has_from());
     {
         let mut state = session.state();
         if kind == PresenceType::Unavailable {
@@ -390,8 +386,10 @@ struct FollowUp {
     send_presence: bool,
     /// Tell the contact the account's resources are gone for it.
     send_unavailable: bool,
-    /// Show the stanza to the account's available resources.
+    /// Show the stanza to the account's resources.
     deliver: bool,
+    /// Forget the contact's unanswered request (after the roster change is stored).
+    clear_pending: bool,
 }
 
 /// A subscription stanza from a local user to a contact (RFC 6121 §3, the user's server's side).
@@ -454,6 +452,8 @@ async fn update_outbound(
         route: true,
         ..FollowUp::default()
     };
+    // A request is forgotten only once its answer is stored: a failed write must leave it pending.
+    let mut clear_pending = false;
     match kind {
         PresenceType::Subscribe => {
             if !item.subscription.has_to() {
@@ -462,9 +462,10 @@ async fn update_outbound(
         }
         PresenceType::Subscribed => {
             let pending = roster
-                .remove_pending_in(username, contact)
+                .has_pending_in(username, contact)
                 .await
                 .map_err(storage_failed)?;
+            clear_pending = pending;
             if item.subscription.has_from() {
                 follow_up.route = false;
             } else if pending {
@@ -483,9 +484,10 @@ async fn update_outbound(
         }
         PresenceType::Unsubscribed => {
             let pending = roster
-                .remove_pending_in(username, contact)
+                .has_pending_in(username, contact)
                 .await
                 .map_err(storage_failed)?;
+            clear_pending = pending;
             if item.subscription.has_from() {
                 item.subscription = item.subscription.with_from(false);
                 follow_up.send_unavailable = true;
@@ -504,6 +506,12 @@ async fn update_outbound(
     };
     if changed {
         save_item(server, username, &item).await?;
+    }
+    if clear_pending {
+        roster
+            .remove_pending_in(username, contact)
+            .await
+            .map_err(storage_failed)?;
     }
     Ok(follow_up)
 }
@@ -557,12 +565,42 @@ async fn inbound_subscription(
         for child in event.stanza.children() {
             stanza.append_child(child.clone());
         }
-        for session in available_sessions(server, owner) {
+        // A request goes to the available resources (RFC 6121 §3.1.3); answers to the resources that keep a
+        // roster, which they change (§3.1.6, §3.2.3, §3.3.3).
+        let recipients = if kind == PresenceType::Subscribe {
+            available_sessions(server, owner)
+        } else {
+            let mut sessions = server.sessions.sessions_of(owner);
+            sessions.retain(|s| s.state().roster_requested);
+            sessions
+        };
+        for session in recipients {
             let mut copy = stanza.clone();
             copy.set_attr("to", session.jid.as_str());
             let _ = session.deliver(copy, None).await;
         }
     }
+}
+
+/// Largest subscription request kept for re-delivery, as written out. A request carries a `<status/>`, a nickname
+/// or an invitation token, all small; keeping only this much bounds what each login must send (up to
+/// `pending_subscriptions_max` of them) and what the database holds.
+const MAX_STORED_REQUEST_BYTES: usize = 2048;
+
+/// The request as it is kept: from the contact's bare JID, with as many of its extensions as fit.
+fn stored_request(stanza: &Element, contact: &str) -> Element {
+    let mut request = Element::new("presence", ns::CLIENT)
+        .with_attr("type", "subscribe")
+        .with_attr("from", contact);
+    let mut room = MAX_STORED_REQUEST_BYTES.saturating_sub(request.to_xml_string().len());
+    for child in stanza.children() {
+        let size = child.to_xml_string().len();
+        if size <= room {
+            room -= size;
+            request.append_child(child.clone());
+        }
+    }
+    request
 }
 
 /// The contact's side of the state machine (RFC 6121 §3.1.3, §3.1.6, §3.2.3, §3.3.3). Runs under the account's
@@ -584,11 +622,21 @@ async fn update_inbound(
     match kind {
         PresenceType::Subscribe => {
             if item.subscription.has_from() {
-                // Already approved: the server answers for the user.
+                // Already approved: the server answers for the user, and shows its presence again in case the
+                // contact lost track of it.
                 return Ok(FollowUp {
                     reply_subscribed: true,
+                    send_presence: true,
                     ..FollowUp::default()
                 });
+            }
+            if roster
+                .has_pending_in(owner, contact)
+                .await
+                .map_err(storage_failed)?
+            {
+                // Asked already and not answered yet: no change, nothing shown again (RFC 6121 A.3.1).
+                return Ok(FollowUp::default());
             }
             if item.approved {
                 item.subscription = item.subscription.with_from(true);
@@ -601,9 +649,7 @@ async fn update_inbound(
                 });
             }
             // The request waits for an answer, shown now and at each login until then.
-            let mut request = stanza.clone();
-            request.set_attr("from", contact);
-            request.remove_attr("to");
+            let request = stored_request(stanza, contact);
             let max = server.config.limits.pending_subscriptions_max;
             roster
                 .add_pending_in(owner, contact, &request.to_xml_string(), max)
@@ -620,12 +666,13 @@ async fn update_inbound(
         }
         PresenceType::Unsubscribe => {
             let pending = roster
-                .remove_pending_in(owner, contact)
+                .has_pending_in(owner, contact)
                 .await
                 .map_err(storage_failed)?;
             if !item.subscription.has_from() && !pending {
                 return Ok(FollowUp::default());
             }
+            follow_up.clear_pending = pending;
             follow_up.send_unavailable = item.subscription.has_from();
             item.subscription = item.subscription.with_from(false);
             item.approved = false;
@@ -643,7 +690,46 @@ async fn update_inbound(
     if existing.is_some() && existing.as_ref() != Some(&item) {
         save_item(server, owner, &item).await?;
     }
+    if follow_up.clear_pending {
+        roster
+            .remove_pending_in(owner, contact)
+            .await
+            .map_err(storage_failed)?;
+    }
     Ok(follow_up)
+}
+
+/// Presence to the server's own domain: like Prosody, it approves a subscription to itself and answers probes as
+/// always available, so a roster item for the domain does not stay pending for ever.
+async fn answer_for_host(server: &Arc<Server>, event: &StanzaEvent, kind: PresenceType) {
+    let reply_type = match kind {
+        PresenceType::Subscribe => Some("subscribed"),
+        PresenceType::Probe => None,
+        _ => return,
+    };
+    let Ok(host) = Jid::new(&server.domain) else {
+        return;
+    };
+    let mut reply = Element::new("presence", ns::CLIENT);
+    if let Some(reply_type) = reply_type {
+        reply.set_attr("type", reply_type);
+    }
+    let to = if kind == PresenceType::Subscribe {
+        event.from.to_bare().to_string()
+    } else {
+        event.from.to_string()
+    };
+    send_to(server, &reply, &host, &to, &Origin::Local).await;
+    if kind == PresenceType::Subscribe {
+        send_to(
+            server,
+            &Element::new("presence", ns::CLIENT),
+            &host,
+            &to,
+            &Origin::Local,
+        )
+        .await;
+    }
 }
 
 /// A probe for a local account's presence (RFC 6121 §4.3.2).
@@ -655,10 +741,10 @@ async fn answer_probe(server: &Arc<Server>, owner: &str, prober: &Jid, origin: &
         || match server
             .store
             .roster()
-            .item(owner, prober_bare.as_str())
+            .subscription(owner, prober_bare.as_str())
             .await
         {
-            Ok(item) => item.is_some_and(|i| i.subscription.has_from()),
+            Ok(subscription) => subscription.has_from(),
             Err(err) => {
                 warn!(%err, "roster unavailable; probe not answered");
                 return;
@@ -696,7 +782,11 @@ async fn send_available_presences(server: &Arc<Server>, username: &str, contact:
 }
 
 /// Tells a contact that each of the account's available resources is gone for it (its subscription ended).
-async fn send_unavailable_presences(server: &Arc<Server>, username: &str, contact: &str) {
+pub(crate) async fn send_unavailable_presences(
+    server: &Arc<Server>,
+    username: &str,
+    contact: &str,
+) {
     for session in available_sessions(server, username) {
         let presence = Element::new("presence", ns::CLIENT).with_attr("type", "unavailable");
         let from = Jid::from(session.jid.clone());

@@ -105,7 +105,20 @@ impl IqHandler for RosterIq {
             let username = session.username();
             let result = if IqType::of(request.stanza) == Some(IqType::Get) {
                 session.state().roster_requested = true;
-                get(request.server, username, query).await
+                // The result is queued before the lock is released, so no push of a later version can overtake
+                // it: a client applying them in order never ends with an older roster under a newer `ver`.
+                let _lock = lock_roster(username).await;
+                match get(request.server, username, query).await {
+                    Ok(payload) => {
+                        let mut reply = rookery_proto::stanza::iq_result(request.stanza);
+                        if let Some(payload) = payload {
+                            reply.append_child(payload);
+                        }
+                        request.server.send_local(reply, request.origin).await;
+                        return IqOutcome::Answered;
+                    }
+                    Err(err) => Err(err),
+                }
             } else {
                 set(request.server, username, query).await
             };
@@ -124,17 +137,15 @@ async fn get(
     username: &str,
     query: &Element,
 ) -> Result<Option<Element>, StanzaError> {
-    let roster = server
-        .store
-        .roster()
-        .get(username)
-        .await
-        .map_err(internal)?;
-    let version = roster.version.to_string();
-    if query.attr("ver") == Some(version.as_str()) {
-        return Ok(None);
+    let store = server.store.roster();
+    if let Some(known) = query.attr("ver") {
+        let current = store.version(username).await.map_err(internal)?;
+        if known == current.to_string() {
+            return Ok(None);
+        }
     }
-    let mut result = Element::new("query", NS_ROSTER).with_attr("ver", version);
+    let roster = store.get(username).await.map_err(internal)?;
+    let mut result = Element::new("query", NS_ROSTER).with_attr("ver", roster.version.to_string());
     for item in &roster.items {
         result.append_child(item_element(item));
     }
@@ -179,6 +190,12 @@ async fn set(
     }
     let mut groups = Vec::new();
     for group in item.children().filter(|c| c.is("group", NS_ROSTER)) {
+        if groups.len() == MAX_GROUPS_PER_ITEM {
+            return Err(StanzaError::with_text(
+                StanzaCondition::NotAcceptable,
+                format!("an item is in at most {MAX_GROUPS_PER_ITEM} groups"),
+            ));
+        }
         let group = group.text();
         if group.is_empty() || group.len() > MAX_NAME_BYTES {
             return Err(StanzaError::with_text(
@@ -193,12 +210,6 @@ async fn set(
             ));
         }
         groups.push(group);
-    }
-    if groups.len() > MAX_GROUPS_PER_ITEM {
-        return Err(StanzaError::with_text(
-            StanzaCondition::NotAcceptable,
-            format!("an item is in at most {MAX_GROUPS_PER_ITEM} groups"),
-        ));
     }
     groups.sort();
     let _lock = lock_roster(username).await;
@@ -222,10 +233,6 @@ async fn remove(server: &Arc<Server>, username: &str, contact: &str) -> Result<(
         let _lock = lock_roster(username).await;
         let roster = server.store.roster();
         let existing = roster.item(username, contact).await.map_err(internal)?;
-        let had_pending_in = roster
-            .remove_pending_in(username, contact)
-            .await
-            .map_err(internal)?;
         if let Some(existing) = &existing {
             let version = roster
                 .remove(username, contact)
@@ -234,6 +241,10 @@ async fn remove(server: &Arc<Server>, username: &str, contact: &str) -> Result<(
                 .unwrap_or(0);
             push(server, username, existing, version, true).await;
         }
+        let had_pending_in = roster
+            .remove_pending_in(username, contact)
+            .await
+            .map_err(internal)?;
         (existing, had_pending_in)
     };
     // The contact is told after the lock is released (see `lock_roster`).
@@ -251,6 +262,10 @@ async fn remove(server: &Arc<Server>, username: &str, contact: &str) -> Result<(
     if has_from || had_pending_in {
         // Ends its subscription, or declines the request the user never answered.
         send_subscription(server, username, contact, "unsubscribed").await;
+    }
+    if has_from {
+        // It saw the user's resources: it sees them go (RFC 6121 §3.2.2).
+        crate::presence::send_unavailable_presences(server, username, contact).await;
     }
     Ok(())
 }

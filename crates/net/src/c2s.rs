@@ -387,7 +387,10 @@ impl Connection {
                 }
                 (Some(bound), StreamEvent::Element(stanza)) => {
                     let session = Arc::clone(&bound.session);
-                    if let Err(err) = self.server.handle_from_client(&session, stanza).await {
+                    let handled = session
+                        .serving(self.server.handle_from_client(&session, stanza))
+                        .await;
+                    if let Err(err) = handled {
                         info!(condition = err.condition.name(), "closing stream");
                         self.close(err);
                     }
@@ -484,9 +487,12 @@ impl Connection {
                 info!(%jid, "session started");
                 if let Some(bound) = &self.session {
                     let session = Arc::clone(&bound.session);
-                    self.server
-                        .hooks
-                        .run_session(&self.server, SessionHook::Started, &session)
+                    session
+                        .serving(self.server.hooks.run_session(
+                            &self.server,
+                            SessionHook::Started,
+                            &session,
+                        ))
                         .await;
                 }
             }

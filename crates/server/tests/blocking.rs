@@ -202,7 +202,10 @@ async fn a_blocked_contact_cannot_reach_the_user_until_unblocked() {
     let mut bob = server.login("bob", PASSWORD, Some("b")).await;
     let mut carol = server.login("carol", PASSWORD, Some("c")).await;
     // Available, so that messages to her bare JID reach this session rather than her offline store.
-    alice.send(&Element::new("presence", ns::CLIENT)).await.unwrap();
+    alice
+        .send(&Element::new("presence", ns::CLIENT))
+        .await
+        .unwrap();
     alice.sync().await.unwrap();
     block(&mut alice, &["bob@rookery.test"]).await;
 

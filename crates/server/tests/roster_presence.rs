@@ -775,3 +775,144 @@ async fn a_roster_push_from_someone_else_never_reaches_the_client() {
     assert!(!arrived.iter().any(|e| e.name() == "iq"), "{arrived:?}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn removing_a_contact_that_sees_you_shows_it_you_went_away() {
+    let server = server_with(&["alice", "bob"]).await;
+    let (mut alice, _) = online(&server, "alice", "phone").await;
+    let (mut bob, _) = online(&server, "bob", "laptop").await;
+    make_mutual(&mut alice, &mut bob).await;
+    let removed = alice
+        .iq(&roster_set(
+            "rm",
+            item(&jid("bob"), None, &[]).with_attr("subscription", "remove"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(removed.attr("type"), Some("result"));
+    alice.sync().await.unwrap();
+    let arrived = bob.sync().await.unwrap();
+    assert!(
+        arrived.iter().any(|e| e.attr("type") == Some("unavailable")
+            && e.attr("from") == Some(&format!("{}/phone", jid("alice")))),
+        "{arrived:?}"
+    );
+    assert_eq!(
+        subscription_of(&mut bob, &jid("alice")).await,
+        Some(("none".into(), None))
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn asking_again_while_a_request_waits_is_not_shown_again() {
+    let server = server_with(&["alice", "bob"]).await;
+    let (mut alice, _) = online(&server, "alice", "phone").await;
+    let (mut bob, _) = online(&server, "bob", "laptop").await;
+    for _ in 0..3 {
+        alice
+            .send(&presence(Some("subscribe"), Some(&jid("bob"))))
+            .await
+            .unwrap();
+        alice.sync().await.unwrap();
+    }
+    let arrived = bob.sync().await.unwrap();
+    let requests = arrived
+        .iter()
+        .filter(|e| e.attr("type") == Some("subscribe"))
+        .count();
+    assert_eq!(requests, 1, "{arrived:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn large_requests_waiting_at_login_neither_close_the_session_nor_are_kept_whole() {
+    let server = server_with(&["bob", "a0", "a1", "a2", "a3", "a4", "a5"]).await;
+    for n in 0..6 {
+        let user = format!("a{n}");
+        let (mut client, _) = online(&server, &user, "x").await;
+        // A status of 200 KiB: six of them are more than a session's queue takes at once.
+        let request = presence(Some("subscribe"), Some(&jid("bob")))
+            .with_child(Element::new("status", ns::CLIENT).with_text("s".repeat(200 * 1024)))
+            .with_child(
+                Element::new("nick", "http://jabber.org/protocol/nick").with_text(user.as_str()),
+            );
+        client.send(&request).await.unwrap();
+        client.sync().await.unwrap();
+    }
+    for _ in 0..2 {
+        let (mut bob, arrived) = online(&server, "bob", "laptop").await;
+        let requests: Vec<_> = arrived
+            .iter()
+            .filter(|e| e.attr("type") == Some("subscribe"))
+            .collect();
+        assert_eq!(requests.len(), 6, "every request shown");
+        for request in requests {
+            // The small nickname is kept, the huge status is not.
+            assert!(
+                request
+                    .get_child("nick", "http://jabber.org/protocol/nick")
+                    .is_some(),
+                "{request}"
+            );
+            assert!(request.get_child("status", ns::CLIENT).is_none());
+        }
+        // Still connected.
+        assert_eq!(
+            bob.ping_server().await.unwrap().attr("type"),
+            Some("result")
+        );
+        bob.close().await.unwrap();
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_resource_s_probes_are_answered_to_it_alone() {
+    let server = server_with(&["alice", "bob"]).await;
+    let (mut alice, _) = online(&server, "alice", "phone").await;
+    let (mut bob, _) = online(&server, "bob", "laptop").await;
+    make_mutual(&mut alice, &mut bob).await;
+    let (_tablet, arrived) = online(&server, "alice", "tablet").await;
+    assert_eq!(
+        presences_from(&arrived, &format!("{}/laptop", jid("bob"))).len(),
+        1,
+        "{arrived:?}"
+    );
+    bob.sync().await.unwrap();
+    // The phone already knew bob's presence: it gets its sibling's, not bob's again.
+    let arrived = alice.sync().await.unwrap();
+    assert!(
+        presences_from(&arrived, &jid("bob")).is_empty(),
+        "{arrived:?}"
+    );
+    assert_eq!(
+        presences_from(&arrived, &format!("{}/tablet", jid("alice"))).len(),
+        1,
+        "{arrived:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_subscription_to_the_server_itself_is_approved() {
+    let server = server_with(&["alice"]).await;
+    let (mut alice, _) = online(&server, "alice", "phone").await;
+    alice
+        .send(&presence(Some("subscribe"), Some("rookery.test")))
+        .await
+        .unwrap();
+    alice.sync().await.unwrap();
+    assert_eq!(
+        subscription_of(&mut alice, "rookery.test").await,
+        Some(("to".into(), None))
+    );
+    // At the next login the server's probe answer says it is there.
+    let (_again, arrived) = online(&server, "alice", "tablet").await;
+    assert_eq!(
+        presences_from(&arrived, "rookery.test").len(),
+        1,
+        "{arrived:?}"
+    );
+    server.stop().await;
+}

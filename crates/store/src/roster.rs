@@ -135,6 +135,28 @@ impl Rosters {
         }
     }
 
+    /// Every contact with its subscription, without names or groups: what presence broadcasts and probes need,
+    /// read in one query.
+    pub async fn subscriptions(
+        &self,
+        owner: &str,
+    ) -> Result<Vec<(String, Subscription)>, StoreError> {
+        match &self.store.backend {
+            Backend::Sqlite(s) => sqlite::roster::subscriptions(s, owner).await,
+        }
+    }
+
+    /// The owner's subscription with one contact (`None` when it is not in the roster), in one query.
+    pub async fn subscription(
+        &self,
+        owner: &str,
+        contact: &str,
+    ) -> Result<Subscription, StoreError> {
+        match &self.store.backend {
+            Backend::Sqlite(s) => sqlite::roster::subscription(s, owner, contact).await,
+        }
+    }
+
     /// One item.
     pub async fn item(&self, owner: &str, contact: &str) -> Result<Option<RosterItem>, StoreError> {
         match &self.store.backend {

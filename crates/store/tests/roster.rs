@@ -85,6 +85,24 @@ async fn items_with_groups_round_trip_and_every_change_raises_the_version() {
     );
 
     assert_eq!(
+        roster
+            .subscription("alice", "bob@example.com")
+            .await
+            .unwrap(),
+        Subscription::Both
+    );
+    assert_eq!(
+        roster
+            .subscription("alice", "nobody@example.com")
+            .await
+            .unwrap(),
+        Subscription::None
+    );
+    let subscriptions = roster.subscriptions("alice").await.unwrap();
+    assert_eq!(subscriptions.len(), 3);
+    assert!(subscriptions.contains(&("bob@example.com".to_owned(), Subscription::Both)));
+    assert!(subscriptions.contains(&("carol@example.com".to_owned(), Subscription::To)));
+    assert_eq!(
         roster.remove("alice", "bob@example.com").await.unwrap(),
         Some(v4 + 1)
     );

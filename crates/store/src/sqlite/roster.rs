@@ -55,6 +55,41 @@ async fn read_version(conn: &mut SqliteConnection, owner: &str) -> Result<i64, S
     Ok(version.unwrap_or(0))
 }
 
+pub(crate) async fn subscriptions(
+    s: &SqliteStore,
+    owner: &str,
+) -> Result<Vec<(String, Subscription)>, StoreError> {
+    let rows = sqlx::query("SELECT contact, subscription FROM roster_items WHERE owner = $1")
+        .bind(owner)
+        .fetch_all(s.reader())
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let subscription: &str = row.try_get("subscription")?;
+            Ok((row.try_get("contact")?, parse_subscription(subscription)?))
+        })
+        .collect()
+}
+
+pub(crate) async fn subscription(
+    s: &SqliteStore,
+    owner: &str,
+    contact: &str,
+) -> Result<Subscription, StoreError> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT subscription FROM roster_items WHERE owner = $1 AND contact = $2",
+    )
+    .bind(owner)
+    .bind(contact)
+    .fetch_optional(s.reader())
+    .await?;
+    found.map_or(Ok(Subscription::None), |s| parse_subscription(&s))
+}
+
+fn parse_subscription(s: &str) -> Result<Subscription, StoreError> {
+    Subscription::parse(s).ok_or_else(|| StoreError::Corrupt(format!("subscription {s:?}")))
+}
+
 pub(crate) async fn item(
     s: &SqliteStore,
     owner: &str,
@@ -90,12 +125,11 @@ async fn read_item(
 }
 
 fn item_from_row(row: &SqliteRow) -> Result<RosterItem, StoreError> {
-    let subscription: String = row.try_get("subscription")?;
+    let subscription: &str = row.try_get("subscription")?;
     Ok(RosterItem {
         contact: row.try_get("contact")?,
         name: row.try_get("name")?,
-        subscription: Subscription::parse(&subscription)
-            .ok_or_else(|| StoreError::Corrupt(format!("subscription {subscription:?}")))?,
+        subscription: parse_subscription(subscription)?,
         ask: row.try_get("ask")?,
         approved: row.try_get("approved")?,
         groups: Vec::new(),

@@ -210,6 +210,15 @@ export class Session {
     }
   }
 
+  /**
+   * The stream features the server offered after authentication, or null when the login used SASL2 (XEP-0388),
+   * which has no stream restart and so no post-authentication features to look at.
+   */
+  postAuthFeatures() {
+    if (this.features?.getChild("authentication", "urn:xmpp:sasl:2")) return null;
+    return this.features;
+  }
+
   /** Logs in (STARTTLS, SASL, bind); with `priority` given, also sends initial presence with it. */
   static async login(cfg, user, resource, { priority, show } = {}) {
     const s = new Session(cfg, user, `${resource}-${process.pid}-${++sessionCounter}`);

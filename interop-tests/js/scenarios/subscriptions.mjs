@@ -133,8 +133,8 @@ run(async () => {
   ok("a pending subscription request is delivered when the contact logs in");
 
   // 8. Pre-approval (§3.4), when the server advertises it.
-  if (!alice.features?.getChild("sub", NS.preApproval)) {
-    console.log("SKIP pre-approval: the server does not advertise urn:xmpp:features:pre-approval");
+  if (!alice.postAuthFeatures()?.getChild("sub", NS.preApproval)) {
+    console.log("SKIP pre-approval: the server does not advertise urn:xmpp:features:pre-approval after login");
     return;
   }
   const D = jidOf("dave");

@@ -274,3 +274,77 @@ pub fn presence_type(stanza: &[u8]) -> Option<Option<String>> {
 pub fn from(stanza: &[u8]) -> Option<String> {
     scan::attr(stanza, "from")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A client on one end of a loopback connection; the other end plays the server.
+    async fn pair() -> (Client, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let session = conn::Session {
+            conn: Conn::Plain(client.unwrap()),
+            jid: "a@x/r".to_owned(),
+            leftover: b"<message from='b@x/s' id='early'><body>1</body></message>".to_vec(),
+        };
+        (
+            Client::from_session(session, Duration::from_secs(5)),
+            server.unwrap().0,
+        )
+    }
+
+    #[tokio::test]
+    async fn keeps_what_it_skips_and_answers_pings() {
+        let (mut c, mut server) = pair().await;
+        assert_eq!(c.bare, "a@x");
+        server
+            .write_all(
+                b"<presence from='b@x/s'/><iq type='get' id='p1' from='x'><ping xmlns='urn:xmpp:ping'/></iq>\
+                  <iq type='result' id='want'/><message from='b@x/s' id='late'/>",
+            )
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let got = c
+            .wait_for("the result", deadline, |s| is_reply_to(s, "want"))
+            .await
+            .unwrap();
+        assert_eq!(scan::attr(&got, "id").as_deref(), Some("want"));
+        // The ping was answered, not kept.
+        let mut answer = vec![0u8; 256];
+        let n = server.read(&mut answer).await.unwrap();
+        assert_eq!(&answer[..n], b"<iq type='result' id='p1' to='x'/>");
+        // What came before the result is kept in order; what came after is still to be read.
+        let kept: Vec<_> = c.kept().map(|s| scan::element_name(s).to_vec()).collect();
+        assert_eq!(kept, [b"message".to_vec(), b"presence".to_vec()]);
+        assert_eq!(presence_type(&c.next("x").await.unwrap()), None);
+        assert_eq!(presence_type(&c.next("x").await.unwrap()), Some(None));
+        let late = c.next("the late message").await.unwrap();
+        assert_eq!(from(&late).as_deref(), Some("b@x/s"));
+        // A stream error fails the wait.
+        server
+            .write_all(b"<stream:error><conflict/></stream:error>")
+            .await
+            .unwrap();
+        let err = c.next("anything").await.unwrap_err();
+        assert!(err.to_string().contains("stream error"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn times_out_with_what_it_waited_for() {
+        let (mut c, _server) = pair().await;
+        c.discard(|_| true);
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let err = c
+            .wait_for("something that never comes", deadline, |_| false)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("something that never comes"),
+            "{err}"
+        );
+    }
+}

@@ -21,7 +21,7 @@ ALL_SCENARIOS=(roster subscriptions messages blocking services password)
 SCENARIOS=("$@")
 ((${#SCENARIOS[@]})) || SCENARIOS=("${ALL_SCENARIOS[@]}")
 # The accounts every scenario gets (user:password).
-ACCOUNTS=(alice:alice-password-1 bob:bob-password-22 carol:carol-password-333 dave:dave-password-4444)
+ACCOUNTS=(alice:first-secret-1111 bob:second-secret-222 carol:third-secret-3333 dave:fourth-secret-444)
 
 # Where Prosody 0.12 departs from the RFCs/XEPs the scenarios check. Each one is still checked, and reported as
 # "KNOWN DEVIATION" instead of failing (see README.md beside this file for the details).

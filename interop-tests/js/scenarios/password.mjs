@@ -1,6 +1,6 @@
 // Password change with in-band registration (XEP-0077 §3.3): a logged-in user sets a new password (10 characters
-// or more, the length Snikket requires), the old one stops working, the new one works. The old password is put
-// back at the end, so that the account is left as it was found.
+// or more and not containing the username, as Snikket's password policy requires), the old one stops working, the
+// new one works. The old password is put back at the end, so that the account is left as it was found.
 // Accounts: alice.
 import { NS, Session, check, ok, password, run, setup, xml } from "../lib/harness.mjs";
 
@@ -17,8 +17,10 @@ async function change(session, newPassword, what) {
 
 run(async () => {
   const original = password(cfg, "alice");
-  const changed = `${original}-changed-${process.pid}`;
-  check(changed.length >= 10, "the new password is at least 10 characters long");
+  // At least 10 characters and without the username: what Snikket's password policy asks of a new password.
+  const changed = `changed-secret-${process.pid}`;
+  check(changed.length >= 10 && !changed.includes("alice"), "the new password is acceptable to Snikket's policy");
+  check(!original.includes("alice"), "the original password does not contain the username (it is put back at the end)");
 
   const alice = await Session.login(cfg, "alice", "old");
   await change(alice, changed, "changing the password");

@@ -44,9 +44,22 @@ impl Proc {
         ))
     }
 
+    /// CPU time of the process's current threads with nanosecond resolution, from
+    /// `/proc/<pid>/task/*/schedstat` (the clock-tick counts of [`Proc::cpu_time`] are too coarse for work that
+    /// takes milliseconds). Threads that ended are not counted: use it over spans in which the server keeps its
+    /// threads, and cross-check with [`Proc::cpu_time`] over longer spans.
+    pub fn cpu_time_precise(self) -> anyhow::Result<Duration> {
+        self.schedstat_field(0)
+    }
+
     /// Time the process's (current) threads spent runnable but waiting for a CPU, from
     /// `/proc/<pid>/task/*/schedstat`: how much the scheduler held it back, e.g. for other processes on its core.
     pub fn run_queue_wait(self) -> anyhow::Result<Duration> {
+        self.schedstat_field(1)
+    }
+
+    /// Field `field` (0: time on a CPU, 1: time waiting for one, in ns) summed over `/proc/<pid>/task/*/schedstat`.
+    fn schedstat_field(self, field: usize) -> anyhow::Result<Duration> {
         let dir = self.path("task");
         let mut total_ns: u64 = 0;
         for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {dir}"))? {
@@ -55,11 +68,11 @@ impl Proc {
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
             };
-            let wait = text
+            let value = text
                 .split_whitespace()
-                .nth(1)
+                .nth(field)
                 .and_then(|v| v.parse::<u64>().ok());
-            total_ns += wait.ok_or_else(|| anyhow!("bad {}", path.display()))?;
+            total_ns += value.ok_or_else(|| anyhow!("bad {}", path.display()))?;
         }
         Ok(Duration::from_nanos(total_ns))
     }
@@ -136,6 +149,7 @@ mod tests {
         let mem = me.memory_kb().unwrap();
         assert!(mem.rss_kb > 0 && mem.peak_kb >= mem.rss_kb);
         me.run_queue_wait().unwrap();
+        assert!(me.cpu_time_precise().unwrap() > Duration::ZERO);
         assert!(me.alive());
         assert!(Proc::Pid(std::process::id()).alive());
     }

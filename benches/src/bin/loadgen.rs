@@ -1,17 +1,14 @@
 //! `loadgen`: Rookery's XMPP load generator. `loadgen w1 --help` for workload W1 (1:1 chat).
 #![forbid(unsafe_code)]
 
-use std::net::{SocketAddr, ToSocketAddrs as _};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail};
-use clap::{Parser, Subcommand, ValueEnum};
-use rookery_benches::conn::{Auth, Security, Target};
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use rookery_benches::cli::{ConnArgs, secs};
 use rookery_benches::procstat::Proc;
-use rookery_benches::scram::ScramHash;
-use rookery_benches::{tls, w1};
+use rookery_benches::w1;
 
 /// Rookery's XMPP load generator.
 #[derive(Parser, Debug)]
@@ -71,113 +68,6 @@ struct W1Args {
     /// A label for the RESULT line.
     #[arg(long, default_value = "w1")]
     label: String,
-}
-
-#[derive(Parser, Debug)]
-struct ConnArgs {
-    /// The server's c2s address.
-    #[arg(long, default_value = "127.0.0.1:5222")]
-    server: String,
-    /// The XMPP domain.
-    #[arg(long, default_value = "bench.local")]
-    domain: String,
-    /// STARTTLS (required) or no TLS at all.
-    #[arg(long, value_enum, default_value_t = TlsMode::Starttls)]
-    tls: TlsMode,
-    /// Accept any server certificate (benchmark servers have self-signed ones).
-    #[arg(long, conflicts_with = "ca_file")]
-    insecure: bool,
-    /// Trust the CA certificates in this PEM file.
-    #[arg(long)]
-    ca_file: Option<PathBuf>,
-    /// SASL mechanism.
-    #[arg(long, value_enum, default_value_t = Mechanism::ScramSha1)]
-    auth: Mechanism,
-    /// Account names are this prefix followed by a number.
-    #[arg(long, default_value = "bench")]
-    user_prefix: String,
-    /// The number of the first account.
-    #[arg(long, default_value_t = 1)]
-    first_user: usize,
-    /// The password pattern: `{n}` becomes the account number, `{user}` the account name.
-    #[arg(long, default_value = "benchpass-{n}")]
-    password: String,
-    /// Seconds to wait for any single network step.
-    #[arg(long, default_value_t = 10.0)]
-    timeout: f64,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum TlsMode {
-    Starttls,
-    None,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Mechanism {
-    #[value(name = "scram-sha-1")]
-    ScramSha1,
-    #[value(name = "scram-sha-256")]
-    ScramSha256,
-    Plain,
-    Anonymous,
-}
-
-fn secs(name: &str, v: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(v)
-        .map_err(|_| anyhow!("--{name} must be a non-negative number of seconds"))
-}
-
-impl ConnArgs {
-    fn target(&self) -> anyhow::Result<Target> {
-        let addr: SocketAddr = self
-            .server
-            .to_socket_addrs()
-            .with_context(|| format!("bad --server {:?}", self.server))?
-            .next()
-            .ok_or_else(|| anyhow!("--server {:?} has no address", self.server))?;
-        let security = match self.tls {
-            TlsMode::None => Security::Plain,
-            TlsMode::Starttls => {
-                let trust = match (&self.ca_file, self.insecure) {
-                    (Some(path), _) => tls::Trust::CaFile(path),
-                    (None, true) => tls::Trust::Insecure,
-                    (None, false) => bail!("STARTTLS needs --ca-file <PEM> or --insecure"),
-                };
-                Security::StartTls(tls::client_config(&trust)?)
-            }
-        };
-        Ok(Target {
-            addr,
-            domain: self.domain.clone(),
-            security,
-            step_timeout: secs("timeout", self.timeout)?,
-        })
-    }
-
-    /// The credentials of session `i` (0-based).
-    fn auth(&self, i: usize) -> Auth {
-        let n = self.first_user + i;
-        let username = format!("{}{n}", self.user_prefix);
-        let password = self
-            .password
-            .replace("{n}", &n.to_string())
-            .replace("{user}", &username);
-        match self.auth {
-            Mechanism::ScramSha1 => Auth::Scram {
-                hash: ScramHash::Sha1,
-                username,
-                password,
-            },
-            Mechanism::ScramSha256 => Auth::Scram {
-                hash: ScramHash::Sha256,
-                username,
-                password,
-            },
-            Mechanism::Plain => Auth::Plain { username, password },
-            Mechanism::Anonymous => Auth::Anonymous,
-        }
-    }
 }
 
 fn run_w1(args: W1Args) -> anyhow::Result<()> {

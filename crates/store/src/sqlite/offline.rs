@@ -12,10 +12,12 @@ pub(crate) async fn store(
     limit: i64,
 ) -> Result<StoreOutcome, StoreError> {
     let mut tx = s.writer().begin_with("BEGIN IMMEDIATE").await?;
-    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM offline_messages WHERE owner = $1")
+    // Kept by triggers (migration 0006): one row read, however many messages are held.
+    let held: i64 = sqlx::query_scalar("SELECT held FROM offline_counts WHERE owner = $1")
         .bind(owner)
-        .fetch_one(&mut *tx)
-        .await?;
+        .fetch_optional(&mut *tx)
+        .await?
+        .unwrap_or(0);
     if held >= limit {
         return Ok(StoreOutcome::Full);
     }

@@ -11,37 +11,31 @@ pub(crate) async fn store(
     stored_at: i64,
     limit: i64,
 ) -> Result<StoreOutcome, StoreError> {
-    let mut tx = s.writer().begin_with("BEGIN IMMEDIATE").await?;
-    // Kept by triggers (migration 0006): one row read, however many messages are held.
-    let held: i64 = sqlx::query_scalar("SELECT held FROM offline_counts WHERE owner = $1")
-        .bind(owner)
-        .fetch_optional(&mut *tx)
-        .await?
-        .unwrap_or(0);
-    if held >= limit {
-        return Ok(StoreOutcome::Full);
-    }
-    let inserted =
-        sqlx::query("INSERT INTO offline_messages (owner, stanza, stored_at) VALUES ($1, $2, $3)")
-            .bind(owner)
-            .bind(stanza)
-            .bind(stored_at)
-            .execute(&mut *tx)
-            .await;
+    // One statement, so one round trip and atomic without a transaction: the row goes in only while the account
+    // holds fewer than `limit` (the count is kept by triggers, migration 0006), and the foreign key says whether
+    // the owner is an account at all.
+    let inserted = sqlx::query(
+        "INSERT INTO offline_messages (owner, stanza, stored_at) SELECT $1, $2, $3 \
+         WHERE COALESCE((SELECT held FROM offline_counts WHERE owner = $1), 0) < $4",
+    )
+    .bind(owner)
+    .bind(stanza)
+    .bind(stored_at)
+    .bind(limit)
+    .execute(s.writer())
+    .await;
     match inserted {
-        Ok(_) => {}
-        // The owner must be an account: the foreign key says whether it is, in the same statement.
+        Ok(done) if done.rows_affected() == 0 => Ok(StoreOutcome::Full),
+        Ok(_) => Ok(StoreOutcome::Stored),
         Err(error)
             if error
                 .as_database_error()
                 .is_some_and(|e| e.is_foreign_key_violation()) =>
         {
-            return Ok(StoreOutcome::NoSuchAccount);
+            Ok(StoreOutcome::NoSuchAccount)
         }
-        Err(error) => return Err(error.into()),
+        Err(error) => Err(error.into()),
     }
-    tx.commit().await?;
-    Ok(StoreOutcome::Stored)
 }
 
 pub(crate) async fn oldest(

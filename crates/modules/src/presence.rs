@@ -229,14 +229,25 @@ impl SessionHandler for ConnectionEnded {
             if session.state().presence.is_none() {
                 return;
             }
-            // Replaced by a new connection with the same resource that is already available: the contacts
-            // must keep seeing the new one.
+            // Replaced by a new connection with the same resource that is already available: the contacts must
+            // keep seeing the new one. Only those this one sent directed presence to hear it is gone (the new
+            // one has not joined them).
             if server
                 .sessions
                 .get(&session.jid)
                 .is_some_and(|s| s.available_priority().is_some())
             {
-                session.state().presence = None;
+                let directed: Vec<Jid> = {
+                    let mut state = session.state();
+                    state.presence = None;
+                    state.directed_presence.drain().collect()
+                };
+                let unavailable =
+                    Element::new("presence", ns::CLIENT).with_attr("type", "unavailable");
+                let from = Jid::from(session.jid.clone());
+                for jid in directed {
+                    send_to(server, &unavailable, &from, jid.as_str(), &Origin::Local).await;
+                }
                 return;
             }
             let unavailable = Element::new("presence", ns::CLIENT)

@@ -13,6 +13,13 @@ impl Blocklists {
         Self { store }
     }
 
+    /// Whether any account blocked anyone at all.
+    pub async fn any(&self) -> Result<bool, StoreError> {
+        match &self.store.backend {
+            Backend::Sqlite(s) => sqlite::blocklist::any(s).await,
+        }
+    }
+
     /// The JIDs `owner` blocked, ordered. Empty for an account that blocked nobody (or does not exist).
     pub async fn get(&self, owner: &str) -> Result<Vec<String>, StoreError> {
         match &self.store.backend {

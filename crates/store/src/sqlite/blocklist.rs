@@ -3,6 +3,13 @@
 use super::SqliteStore;
 use crate::StoreError;
 
+pub(crate) async fn any(s: &SqliteStore) -> Result<bool, StoreError> {
+    let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM blocklist_items)")
+        .fetch_one(s.reader())
+        .await?;
+    Ok(any)
+}
+
 pub(crate) async fn get(s: &SqliteStore, owner: &str) -> Result<Vec<String>, StoreError> {
     let jids = sqlx::query_scalar("SELECT jid FROM blocklist_items WHERE owner = $1 ORDER BY jid")
         .bind(owner)

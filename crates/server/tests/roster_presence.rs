@@ -916,3 +916,32 @@ async fn a_subscription_to_the_server_itself_is_approved() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn entity_capabilities_are_kept_per_session() {
+    let server = server_with(&["alice"]).await;
+    let mut alice = server.login("alice", PASSWORD, Some("phone")).await;
+    let caps = Element::new("c", "http://jabber.org/protocol/caps")
+        .with_attr("hash", "sha-1")
+        .with_attr("node", "https://example.org/client")
+        .with_attr("ver", "QgayPKawpkPSDYmwT/WM94uAlu0=");
+    alice
+        .send(&presence(None, None).with_child(caps))
+        .await
+        .unwrap();
+    alice.sync().await.unwrap();
+    let full = jid::FullJid::new(&format!("{}/phone", jid("alice"))).unwrap();
+    let session = server.server().sessions.get(&full).expect("bound");
+    let kept = session.state().caps.clone().expect("caps kept");
+    assert_eq!(kept.node, "https://example.org/client");
+    assert_eq!(kept.ver, "QgayPKawpkPSDYmwT/WM94uAlu0=");
+    assert_eq!(kept.hash, "sha-1");
+    // Unavailable presence forgets them.
+    alice
+        .send(&presence(Some("unavailable"), None))
+        .await
+        .unwrap();
+    alice.sync().await.unwrap();
+    assert!(session.state().caps.is_none());
+    server.stop().await;
+}

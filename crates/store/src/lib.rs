@@ -9,8 +9,10 @@
 mod account_data;
 mod accounts;
 mod blocklist;
+mod circles;
 mod deletions;
 mod error;
+mod invites;
 mod offline;
 mod role;
 mod roster;
@@ -19,8 +21,10 @@ mod sqlite;
 pub use account_data::{LastLogout, LastLogouts, PrivateChange, PrivateXml, VCards};
 pub use accounts::{Account, AccountSummary, Accounts, MIN_PASSWORD_CHARS};
 pub use blocklist::Blocklists;
+pub use circles::{Circle, Circles, DEFAULT_CIRCLE};
 pub use deletions::{AccountDeletions, DeletionRequest};
 pub use error::StoreError;
+pub use invites::{Invite, InviteKind, Invites};
 pub use offline::{OfflineMessage, OfflineMessages, StoreOutcome};
 pub use role::{Role, UnknownRole};
 pub use rookery_sasl::{Credentials, ScramKeys};
@@ -59,6 +63,16 @@ impl Store {
     /// The accounts repository.
     pub fn accounts(&self) -> Accounts {
         Accounts::new(self.clone())
+    }
+
+    /// The invites repository.
+    pub fn invites(&self) -> Invites {
+        Invites::new(self.clone())
+    }
+
+    /// The circles repository.
+    pub fn circles(&self) -> Circles {
+        Circles::new(self.clone())
     }
 
     /// The roster repository.

@@ -10,7 +10,9 @@
 pub(crate) mod account_data;
 pub(crate) mod accounts;
 pub(crate) mod blocklist;
+pub(crate) mod circles;
 pub(crate) mod deletions;
+pub(crate) mod invites;
 pub(crate) mod offline;
 pub(crate) mod roster;
 

@@ -8,6 +8,7 @@ pub mod blocking;
 pub mod contact_info;
 pub mod disco;
 pub mod forms;
+pub mod invites;
 pub mod last_activity;
 pub mod message;
 pub mod offline;

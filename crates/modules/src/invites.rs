@@ -176,12 +176,11 @@ pub async fn create_contact_invite(
     }
     // Snikket's rule, so a person invited from the app is among the others of the server; only while the circle
     // exists (an admin may have deleted it), since joining a missing circle would fail at registration.
-    let circles =
-        if allow_registration && store.circles().get(DEFAULT_CIRCLE).await?.is_some() {
-            vec![DEFAULT_CIRCLE.to_owned()]
-        } else {
-            Vec::new()
-        };
+    let circles = if allow_registration && store.circles().get(DEFAULT_CIRCLE).await?.is_some() {
+        vec![DEFAULT_CIRCLE.to_owned()]
+    } else {
+        Vec::new()
+    };
     let now = unix_now();
     store_new(
         store,

@@ -1,4 +1,5 @@
-//! The command line: `rookery [serve]`, `rookery user …`, `rookery check`.
+//! The command line: `rookery [serve]`, `rookery user …`, `rookery create-invite …`, `rookery invite …`,
+//! `rookery check`.
 //!
 //! Every subcommand reads the same configuration as the server, so it finds the same data directory and domain;
 //! the user commands work on the database directly, whether the server runs or not.
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use rookery_config::{Config, Loaded};
+use rookery_modules::invites::{self, InviteError};
 use rookery_sasl::Credentials;
 use rookery_store::{MIN_PASSWORD_CHARS, Role, Store, StoreError};
 
@@ -31,8 +33,44 @@ pub enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Create an invite link (Snikket's `create-invite`): to a new account, or with --reset to a new password.
+    CreateInvite(CreateInviteArgs),
+    /// List or revoke invites.
+    #[command(subcommand)]
+    Invite(InviteCommand),
     /// Check the configuration and the certificate, and say what the server would do.
     Check,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CreateInviteArgs {
+    /// The new account is an administrator (the same as putting `--role admin` first).
+    #[arg(long, conflicts_with = "reset")]
+    pub admin: bool,
+    /// A role for the new account: admin, normal or limited (or Prosody's names); repeatable, the first counts.
+    #[arg(long = "role", value_name = "ROLE", conflicts_with = "reset")]
+    pub roles: Vec<String>,
+    /// A circle (its id, such as `default`) the new account joins; repeatable.
+    #[arg(long = "group", value_name = "CIRCLE", conflicts_with = "reset")]
+    pub groups: Vec<String>,
+    /// How long the link works: a number and a unit, such as 30m, 12h, 2d, 1w or 1y (default 1w; 1d with
+    /// --reset).
+    #[arg(long, value_name = "DURATION")]
+    pub expires_after: Option<String>,
+    /// A link for this existing account (`user` or `user@DOMAIN`) to set a new password.
+    #[arg(long, value_name = "USER")]
+    pub reset: Option<String>,
+    /// Also draw the link as a QR code.
+    #[arg(long)]
+    pub qr: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InviteCommand {
+    /// List the invites that can still be used.
+    List,
+    /// Delete an invite, so its link stops working.
+    Revoke { token: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -81,19 +119,217 @@ pub fn load_config(cli: &Cli) -> Result<Config, ExitCode> {
     }
 }
 
-/// Runs a `user` subcommand.
-pub async fn run_user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
-    let store = Store::open_sqlite(&config.database_path())
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open_sqlite(&config.database_path())
         .await
         .with_context(|| {
             format!(
                 "cannot open the database {}",
                 config.database_path().display()
             )
-        })?;
+        })
+}
+
+/// Runs a `user` subcommand.
+pub async fn run_user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
     let result = user_command(config, &store, command).await;
     store.close().await;
     result
+}
+
+/// Runs `create-invite`.
+pub async fn run_create_invite(config: &Config, args: CreateInviteArgs) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let result = create_invite(config, &store, args).await;
+    store.close().await;
+    result
+}
+
+/// Runs an `invite` subcommand.
+pub async fn run_invite(config: &Config, command: InviteCommand) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let result = invite_command(config, &store, command).await;
+    store.close().await;
+    result
+}
+
+/// What invites made here record as their source.
+const CLI_SOURCE: &str = "cli";
+
+async fn create_invite(
+    config: &Config,
+    store: &Store,
+    args: CreateInviteArgs,
+) -> anyhow::Result<()> {
+    let ttl = args
+        .expires_after
+        .as_deref()
+        .map(parse_duration)
+        .transpose()?;
+    let (invite, reset_of) = if let Some(user) = args.reset {
+        let name = username(&user, &config.domain)?;
+        let invite = invites::create_reset_invite(store, &name, ttl, Some(CLI_SOURCE.to_owned()))
+            .await
+            .map_err(|err| match err {
+                InviteError::NoSuchAccount(_) => {
+                    anyhow::anyhow!("there is no account {name}@{}", config.domain)
+                }
+                other => other.into(),
+            })?;
+        (invite, Some(name))
+    } else {
+        let mut roles = Vec::new();
+        if args.admin {
+            roles.push(Role::Admin);
+        }
+        for role in &args.roles {
+            roles.push(role.parse::<Role>().map_err(|_| {
+                anyhow::anyhow!("unknown role {role:?}: use admin, normal or limited")
+            })?);
+        }
+        let options = invites::AccountInvite {
+            roles,
+            circles: args.groups,
+            ttl,
+            source: Some(CLI_SOURCE.to_owned()),
+            ..invites::AccountInvite::default()
+        };
+        let invite = invites::create_account_invite(store, options)
+            .await
+            .map_err(|err| match err {
+                InviteError::NoSuchCircle(id) => anyhow::anyhow!(
+                    "there is no circle {id:?}: see `rookery circle list` (the default circle is created when the server first starts)"
+                ),
+                other => other.into(),
+            })?;
+        (invite, None)
+    };
+    // Every invite made here has a landing page: only contact-only invites lack one.
+    let link = invites::landing_url(config, &invite)
+        .unwrap_or_else(|| invites::invite_uri(&config.domain, &invite));
+    let mut out = std::io::stdout().lock();
+    writeln!(out)?;
+    writeln!(out, "Your invite link: {link}")?;
+    writeln!(out)?;
+    if let Some(name) = reset_of {
+        // Snikket prints only this summary instead of the link; here it comes after it.
+        writeln!(
+            out,
+            "It lets {name}@{} set a new password until {}.",
+            config.domain,
+            invites::expiry_stamp(&invite)
+        )?;
+    }
+    if args.qr {
+        writeln!(out, "QR code for scanning:")?;
+        writeln!(out, "{}", qr_code(&link, out.is_terminal())?)?;
+    }
+    Ok(())
+}
+
+/// `text` as a QR code of half-block characters (two modules per character, so it stays square). On a terminal
+/// the code is drawn black on white whatever the terminal's colours, since scanners want dark modules on a light
+/// background; elsewhere (a file, a pipe) it is plain text.
+pub fn qr_code(text: &str, terminal: bool) -> anyhow::Result<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::new(text.as_bytes()).context("cannot draw the QR code")?;
+    let drawn = code.render::<Dense1x2>().quiet_zone(true).build();
+    if !terminal {
+        return Ok(drawn);
+    }
+    Ok(drawn
+        .lines()
+        .map(|line| format!("\x1b[30;107m{line}\x1b[0m"))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+async fn invite_command(
+    config: &Config,
+    store: &Store,
+    command: InviteCommand,
+) -> anyhow::Result<()> {
+    match command {
+        InviteCommand::List => {
+            let valid = store.invites().list_valid(unix_now()).await?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "token\tkind\texpires\troles\tcircles\taccount")?;
+            for invite in valid {
+                let kind = if invite.reusable {
+                    format!("{} (reusable)", invite.kind.as_str())
+                } else {
+                    invite.kind.as_str().to_owned()
+                };
+                let roles: Vec<&str> = invite.roles.iter().map(|r| r.snikket_name()).collect();
+                let account = invite
+                    .username
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), |u| format!("{u}@{}", config.domain));
+                writeln!(
+                    out,
+                    "{}\t{kind}\t{}\t{}\t{}\t{account}",
+                    invite.token,
+                    invites::expiry_stamp(&invite),
+                    dash_if_empty(&roles.join(",")),
+                    dash_if_empty(&invite.circles.join(",")),
+                )?;
+            }
+        }
+        InviteCommand::Revoke { token } => {
+            if !store.invites().revoke(&token).await? {
+                bail!("there is no invite {token:?}");
+            }
+            println!("Revoked the invite {token}");
+        }
+    }
+    Ok(())
+}
+
+fn dash_if_empty(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A lifetime in seconds from Prosody's duration syntax (`util.human.io.parse_duration`): a number, optional
+/// spaces and a unit, read by its first letters, so `2d`, `2 days`, `1w`, `1 week`, `3 months`. Units: seconds,
+/// minutes (`min`; Rookery also reads `m` as minutes, where Prosody refuses it), hours, days, weeks, months (`mon`,
+/// 31 days) and years (365.2425 days). Unlike Prosody, the whole text must be a duration (`x1d` is refused), and a
+/// number without a unit is refused as Prosody does.
+pub fn parse_duration(text: &str) -> anyhow::Result<i64> {
+    let usage = || {
+        anyhow::anyhow!(
+            "cannot read the duration {text:?}: use a number and a unit, such as 30m, 12h, 2d, 1w or 1y"
+        )
+    };
+    let lower = text.trim().to_ascii_lowercase();
+    let digits = lower.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = lower.split_at(digits);
+    let number: i64 = number.parse().map_err(|_| usage())?;
+    let seconds_per_unit: i64 = match unit.trim_start() {
+        "s" | "sec" | "secs" | "second" | "seconds" => 1,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60,
+        "h" | "ho" | "hour" | "hours" => 3_600,
+        "d" | "day" | "days" => 86_400,
+        "w" | "week" | "weeks" => 7 * 86_400,
+        "mon" | "month" | "months" => 31 * 86_400,
+        "y" | "year" | "years" => 31_556_952,
+        _ => return Err(usage()),
+    };
+    let seconds = number
+        .checked_mul(seconds_per_unit)
+        .filter(|s| (1..=invites::MAX_TTL_SECS).contains(s))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the duration {text:?} is out of range: an invite lasts more than 0 seconds and at most ten years"
+            )
+        })?;
+    Ok(seconds)
 }
 
 async fn user_command(config: &Config, store: &Store, command: UserCommand) -> anyhow::Result<()> {
@@ -342,6 +578,31 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_454), (2026, 1, 1));
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+
+    #[test]
+    fn durations_follow_prosody() {
+        let ok = [
+            ("30m", 1_800),
+            ("30 min", 1_800),
+            ("1h", 3_600),
+            ("2d", 172_800),
+            ("2 days", 172_800),
+            ("1w", 604_800),
+            ("1 Week", 604_800),
+            ("45s", 45),
+            ("3mon", 3 * 31 * 86_400),
+            ("1y", 31_556_952),
+        ];
+        for (text, seconds) in ok {
+            assert_eq!(parse_duration(text).unwrap(), seconds, "{text}");
+        }
+        for bad in [
+            "", "1", "d", "1x", "x1d", "1.5d", "-1d", "0d", "11y", "1d2h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_duration("99999999999999999999d").is_err());
     }
 
     #[test]

@@ -282,3 +282,264 @@ fn env_file_is_read_and_the_environment_wins() {
         stdout(&out)
     );
 }
+
+// ---- invites ---------------------------------------------------------------------------------------------------
+
+/// The database the command line of `rookery(data, ...)` uses.
+async fn open_store(data: &Path) -> rookery_store::Store {
+    let env: std::collections::HashMap<String, String> = [
+        ("SNIKKET_DOMAIN", "rookery.test"),
+        ("SNIKKET_ADMIN_EMAIL", "admin@rookery.test"),
+        ("SNIKKET_TWEAK_DATA_DIR", data.to_str().unwrap()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let config = rookery_config::Config::from_map(&env).unwrap().config;
+    rookery_store::Store::open_sqlite(&config.database_path())
+        .await
+        .unwrap()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The token of the one `Your invite link:` line, checking Snikket's exact output around it.
+fn invite_token(out: &Output) -> String {
+    assert!(out.status.success(), "{}", stderr(out));
+    let text = stdout(out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(""), "a blank line first: {text:?}");
+    let link = lines
+        .next()
+        .and_then(|l| l.strip_prefix("Your invite link: https://rookery.test/invite/"))
+        .and_then(|l| l.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("no invite link in {text:?}"));
+    assert_eq!(lines.next(), Some(""), "a blank line after: {text:?}");
+    assert_eq!(link.len(), 24, "{link}");
+    link.to_owned()
+}
+
+#[tokio::test]
+async fn create_invite_stores_roles_circles_and_expiry() {
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path();
+    // Snikket's first-admin command, before the default circle exists: refused, and nothing stored.
+    let out = rookery(
+        data,
+        &["create-invite", "--admin", "--group", "default"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("there is no circle \"default\""),
+        "{}",
+        stderr(&out)
+    );
+    let store = open_store(data).await;
+    assert!(store.invites().list_valid(0).await.unwrap().is_empty());
+    store
+        .circles()
+        .create(rookery_store::DEFAULT_CIRCLE, "Rookery")
+        .await
+        .unwrap();
+    store.circles().create("family", "Family").await.unwrap();
+
+    let out = rookery(
+        data,
+        &["create-invite", "--admin", "--group", "default"],
+        None,
+    );
+    let token = invite_token(&out);
+    assert_eq!(stdout(&out).lines().count(), 3, "{}", stdout(&out));
+    let invite = store.invites().get(&token).await.unwrap().unwrap();
+    assert_eq!(invite.kind, rookery_store::InviteKind::Account);
+    assert_eq!(invite.roles, [rookery_store::Role::Admin]);
+    assert_eq!(invite.circles, ["default"]);
+    assert!(
+        !invite.reusable,
+        "a link from the command line is for one person"
+    );
+    let week = 7 * 86_400;
+    assert!((invite.expires_at - unix_now() - week).abs() < 60);
+
+    let before = unix_now();
+    let out = rookery(
+        data,
+        &[
+            "create-invite",
+            "--role",
+            "prosody:restricted",
+            "--role",
+            "normal",
+            "--group",
+            "family",
+            "--group",
+            "default",
+            "--expires-after",
+            "2d",
+        ],
+        None,
+    );
+    let token = invite_token(&out);
+    let invite = store.invites().get(&token).await.unwrap().unwrap();
+    assert_eq!(
+        invite.roles,
+        [rookery_store::Role::Limited, rookery_store::Role::Normal]
+    );
+    let mut circles = invite.circles.clone();
+    circles.sort();
+    assert_eq!(circles, ["default", "family"]);
+    assert!(invite.expires_at >= before + 2 * 86_400);
+    assert!(invite.expires_at <= unix_now() + 2 * 86_400);
+
+    // Minutes too.
+    let token = invite_token(&rookery(
+        data,
+        &["create-invite", "--expires-after", "30m"],
+        None,
+    ));
+    let invite = store.invites().get(&token).await.unwrap().unwrap();
+    assert!((invite.expires_at - unix_now() - 1_800).abs() < 60);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn create_invite_refuses_bad_input_and_stores_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path();
+    for duration in ["5x", "1", "0d", "1d2h", "tomorrow", "11y"] {
+        let out = rookery(data, &["create-invite", "--expires-after", duration], None);
+        assert!(!out.status.success(), "{duration}");
+        assert!(stderr(&out).contains("duration"), "{}", stderr(&out));
+        assert!(stdout(&out).is_empty());
+    }
+    let out = rookery(data, &["create-invite", "--role", "superuser"], None);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("unknown role"), "{}", stderr(&out));
+    // A reset invite carries no roles or circles.
+    let out = rookery(data, &["create-invite", "--reset", "bob", "--admin"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = rookery(data, &["create-invite", "--reset", "bob"], None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("there is no account bob@rookery.test"),
+        "{}",
+        stderr(&out)
+    );
+    let store = open_store(data).await;
+    assert!(store.invites().list_valid(0).await.unwrap().is_empty());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn reset_invites_print_their_link() {
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path();
+    let out = rookery(
+        data,
+        &[
+            "user",
+            "add",
+            "alice",
+            "--password",
+            "correct horse battery",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (user, ttl) in [("alice@rookery.test", 86_400), ("Alice", 3_600)] {
+        let mut args = vec!["create-invite", "--reset", user];
+        if ttl != 86_400 {
+            args.extend(["--expires-after", "1h"]);
+        }
+        let out = rookery(data, &args, None);
+        let token = invite_token(&out);
+        assert!(
+            stdout(&out).contains("It lets alice@rookery.test set a new password until"),
+            "{}",
+            stdout(&out)
+        );
+        let store = open_store(data).await;
+        let invite = store.invites().get(&token).await.unwrap().unwrap();
+        store.close().await;
+        assert_eq!(invite.kind, rookery_store::InviteKind::Reset);
+        assert_eq!(invite.username.as_deref(), Some("alice"));
+        assert!((invite.expires_at - unix_now() - ttl).abs() < 60);
+    }
+}
+
+#[test]
+fn create_invite_draws_the_link_as_a_qr_code() {
+    let data = tempfile::tempdir().unwrap();
+    let out = rookery(data.path(), &["create-invite", "--qr"], None);
+    let token = invite_token(&out);
+    let link = format!("https://rookery.test/invite/{token}/");
+    let text = stdout(&out);
+    let (_, qr) = text
+        .split_once("\n\nQR code for scanning:\n")
+        .unwrap_or_else(|| panic!("no QR code in {text:?}"));
+    // Not a terminal here, so no colours: exactly the code of the link.
+    assert_eq!(
+        qr.trim_end_matches('\n'),
+        rookery::cli::qr_code(&link, false).unwrap()
+    );
+    assert!(qr.contains('▀') || qr.contains('▄'), "{qr}");
+}
+
+#[tokio::test]
+async fn invites_are_listed_and_revoked() {
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path();
+    let out = rookery(
+        data,
+        &[
+            "user",
+            "add",
+            "alice",
+            "--password",
+            "correct horse battery",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let account = invite_token(&rookery(data, &["create-invite", "--admin"], None));
+    let reset = invite_token(&rookery(data, &["create-invite", "--reset", "alice"], None));
+
+    let out = rookery(data, &["invite", "list"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listing = stdout(&out);
+    let line = |token: &str| {
+        listing
+            .lines()
+            .find(|l| l.starts_with(token))
+            .unwrap_or_else(|| panic!("{token} not in {listing}"))
+            .split('\t')
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let a = line(&account);
+    assert_eq!(a[1], "account");
+    assert!(a[2].ends_with('Z'), "an XEP-0082 time: {}", a[2]);
+    assert_eq!(a[3..], ["admin", "-", "-"]);
+    let r = line(&reset);
+    assert_eq!(r[1], "reset");
+    assert_eq!(r[5], "alice@rookery.test");
+
+    let out = rookery(data, &["invite", "revoke", &account], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = rookery(data, &["invite", "list"], None);
+    assert!(!stdout(&out).contains(&account));
+    assert!(stdout(&out).contains(&reset));
+    let out = rookery(data, &["invite", "revoke", &account], None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("there is no invite"),
+        "{}",
+        stderr(&out)
+    );
+}

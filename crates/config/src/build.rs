@@ -210,6 +210,10 @@ fn read_all(r: &mut Reader<'_>) -> Option<Config> {
         r.warn("SNIKKET_TWEAK_TURNSERVER_ALLOW_LOOPBACK_PEERS=1: the TURN relay may reach this machine's loopback services; use this in tests only");
     }
 
+    // ---- invites ----
+    let allow_user_invites = r.off_unless_one("SNIKKET_TWEAK_ALLOW_USER_INVITES");
+    let allow_contact_invites = r.off_unless_one("SNIKKET_TWEAK_ALLOW_CONTACT_INVITES");
+
     // ---- federation, DNS, certificates ----
     let dnssec = r.off_unless_one("SNIKKET_TWEAK_DNSSEC");
     let dns_server = r.optional("SNIKKET_TWEAK_DNS_SERVER", parse_dns_server);
@@ -285,6 +289,8 @@ fn read_all(r: &mut Reader<'_>) -> Option<Config> {
         invite_url,
         certbot_options,
         acme_reuse_key,
+        allow_user_invites,
+        allow_contact_invites,
         data_dir,
         interfaces,
         c2s_port,

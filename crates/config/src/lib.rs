@@ -74,6 +74,14 @@ pub struct Config {
     /// `SNIKKET_CERTBOT_KEY_OPTIONS` (`--reuse-key`): `--no-reuse-key` makes ACME renewals use a new key.
     pub acme_reuse_key: bool,
 
+    /// `SNIKKET_TWEAK_ALLOW_USER_INVITES` (Rookery, off unless `1`): Prosody's `allow_user_invites`. Normal users
+    /// may invite new people to create accounts: their contact invites (XEP-0401 `urn:xmpp:invite#invite`) then
+    /// allow registration. Limited users never may.
+    pub allow_user_invites: bool,
+    /// `SNIKKET_TWEAK_ALLOW_CONTACT_INVITES` (Rookery, off unless `1`): Prosody's `allow_contact_invites`. Normal
+    /// users may run the contact invite command; off, it is for administrators only, as in Snikket.
+    pub allow_contact_invites: bool,
+
     // ---- data and listeners ---------------------------------------------------------------------------------
     /// `SNIKKET_TWEAK_DATA_DIR` (Rookery, `/snikket`): the one directory holding all state. Must be absolute.
     pub data_dir: PathBuf,

@@ -135,6 +135,7 @@ fn defaults_are_snikkets() {
     assert_eq!(c.dns_server, None);
     assert_eq!(c.s2s_ca_file, None);
     assert!(!c.s2s_status);
+    assert!(!c.allow_user_invites && !c.allow_contact_invites);
     assert!(c.cert_manager);
     assert_eq!(
         c.acme_directory,
@@ -359,8 +360,11 @@ fn switches_follow_snikkets_defaults_and_reject_other_values() {
         ("SNIKKET_TWEAK_S2S_STATUS", "1"),
         ("SNIKKET_TWEAK_RESTRICTED_USERS_V2", "1"),
         ("SNIKKET_TWEAK_SHARE_PROXY", "1"),
+        ("SNIKKET_TWEAK_ALLOW_USER_INVITES", "1"),
+        ("SNIKKET_TWEAK_ALLOW_CONTACT_INVITES", "1"),
     ])
     .config;
+    assert!(c.allow_user_invites && c.allow_contact_invites);
     assert!(!c.update_check && !c.ipv6);
     assert!(c.prometheus && c.gc3 && c.require_sasl2 && c.dnssec && c.s2s_status);
     assert!(c.restricted_users_v2 && c.share_proxy);

@@ -47,8 +47,8 @@ pub trait Command: Send + Sync + 'static {
     /// Its name in the command list.
     fn name(&self) -> &str;
 
-    /// Whether an account with this role may see and run it.
-    fn allowed(&self, role: Role) -> bool;
+    /// Whether an account with this role may see and run it (the server's settings may have a say).
+    fn allowed(&self, server: &Server, role: Role) -> bool;
 
     /// Runs one stage. `Err` answers the request with that error and leaves the session as it was; use
     /// [`bad_payload`] for a submitted form that cannot be used. A command that runs but fails completes with an
@@ -422,7 +422,7 @@ async fn disco_items(req: IqRequest<'_>) -> IqOutcome {
     };
     let mut query = Element::new("query", ns::DISCO_ITEMS).with_attr("node", NS);
     if let (Some(role), Some(commands)) = (role, commands_of(req.server)) {
-        for command in commands.iter().filter(|c| c.allowed(role)) {
+        for command in commands.iter().filter(|c| c.allowed(req.server, role)) {
             query.append_child(
                 Element::new("item", ns::DISCO_ITEMS)
                     .with_attr("jid", req.server.domain.as_str())
@@ -457,7 +457,7 @@ async fn disco_info(req: IqRequest<'_>) -> IqOutcome {
         return IqOutcome::Pass;
     };
     match requester_role(req.server, req.from).await {
-        Ok(Some(role)) if command.allowed(role) => IqOutcome::Result(Some(
+        Ok(Some(role)) if command.allowed(req.server, role) => IqOutcome::Result(Some(
             Element::new("query", ns::DISCO_INFO)
                 .with_attr("node", node)
                 .with_child(identity("command-node", command.name()))
@@ -537,7 +537,7 @@ impl Adhoc {
                     .with_type(ErrorType::Wait));
             }
         };
-        if !command.allowed(role) {
+        if !command.allowed(server, role) {
             return Err(forbidden());
         }
         // XEP-0050 §4.4: a form of type 'cancel' is taken as submitted, like any other.

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use rookery_core::{BoxFuture, Module, Registry};
+use rookery_core::{BoxFuture, Module, Registry, Server};
 use rookery_proto::{ErrorType, StanzaCondition, StanzaError};
 use rookery_store::{Credentials, MIN_PASSWORD_CHARS, Role};
 
@@ -47,7 +47,7 @@ impl Command for OnlineUsersNum {
         "Get Number of Online Users"
     }
 
-    fn allowed(&self, role: Role) -> bool {
+    fn allowed(&self, _server: &Server, role: Role) -> bool {
         admins_only(role)
     }
 
@@ -141,7 +141,7 @@ impl Command for ChangeUserPassword {
         "Change User Password"
     }
 
-    fn allowed(&self, role: Role) -> bool {
+    fn allowed(&self, _server: &Server, role: Role) -> bool {
         admins_only(role)
     }
 

@@ -8,6 +8,7 @@ pub mod blocking;
 pub mod contact_info;
 pub mod disco;
 pub mod forms;
+pub mod invite_commands;
 pub mod invites;
 pub mod last_activity;
 pub mod message;
@@ -43,6 +44,7 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(contact_info::ContactInfo),
         Arc::new(adhoc::Adhoc::default()),
         Arc::new(admin_commands::AdminCommands),
+        Arc::new(invite_commands::InviteCommands),
         Arc::new(blocking::Blocking::new()),
         Arc::new(register::AccountManagement),
         Arc::new(message::MessageModule),

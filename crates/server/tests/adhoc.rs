@@ -15,6 +15,9 @@ const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const ONLINE_USERS: &str = "http://jabber.org/protocol/admin#get-online-users-num";
 const CHANGE_PASSWORD: &str = "http://jabber.org/protocol/admin#change-user-password";
 const ADMIN_FORM: &str = "http://jabber.org/protocol/admin";
+const CONTACT_INVITE: &str = "urn:xmpp:invite#invite";
+const CREATE_ACCOUNT_INVITE: &str = "urn:xmpp:invite#create-account";
+const RESET_INVITE: &str = "xmpp:prosody.im/mod_invites_adhoc#password-reset";
 
 /// A server with an admin (`root`) and two normal users.
 async fn server_with(options: TestOptions) -> TestServer {
@@ -125,7 +128,16 @@ async fn the_command_list_depends_on_the_role() {
     let mut bob = server.login("bob", PASSWORD, Some("b")).await;
     let mut admin_list = command_list(&server, &mut root).await;
     admin_list.sort();
-    assert_eq!(admin_list, [CHANGE_PASSWORD, ONLINE_USERS]);
+    assert_eq!(
+        admin_list,
+        [
+            CHANGE_PASSWORD,
+            ONLINE_USERS,
+            CREATE_ACCOUNT_INVITE,
+            CONTACT_INVITE,
+            RESET_INVITE
+        ]
+    );
     assert!(command_list(&server, &mut bob).await.is_empty());
 
     // disco#info of the list node and of a command node.
@@ -525,5 +537,274 @@ async fn an_account_has_a_bounded_number_of_sessions() {
         .await;
         assert_eq!(command_of(&reply).attr("status"), Some("canceled"));
     }
+    server.stop().await;
+}
+
+// ---- XEP-0401 invite commands --------------------------------------------------------------------------------
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The invite of a completed invite command: its result form checked (title, `uri`, `expire` and `landing-url`
+/// when `landing`), and the stored invite its `uri` names, which must be `expected_uri` with TOKEN replaced.
+async fn created_invite(
+    server: &TestServer,
+    reply: &Element,
+    expected_uri: &str,
+    landing: bool,
+) -> rookery_store::Invite {
+    let cmd = command_of(reply);
+    assert_eq!(cmd.attr("status"), Some("completed"), "{reply}");
+    let form = cmd.get_child("x", DATA).expect("a result form");
+    assert_eq!(form.attr("type"), Some("result"));
+    assert_eq!(
+        form.get_child("title", DATA).map(Element::text).as_deref(),
+        Some("Your invite has been created")
+    );
+    let [uri] = &field_values(form, "uri")[..] else {
+        panic!("one uri in {form}");
+    };
+    let (prefix, rest) = expected_uri.split_once("TOKEN").unwrap();
+    let token = uri
+        .strip_prefix(prefix)
+        .and_then(|t| t.strip_suffix(rest))
+        .unwrap_or_else(|| panic!("{uri} is not {expected_uri}"));
+    assert_eq!(token.len(), 24);
+    let landing_urls = field_values(form, "landing-url");
+    if landing {
+        assert_eq!(
+            landing_urls,
+            [format!("https://{}/invite/{token}/", server.domain)]
+        );
+    } else {
+        assert!(landing_urls.is_empty(), "{form}");
+    }
+    let invite = server
+        .server()
+        .store
+        .invites()
+        .get(token)
+        .await
+        .unwrap()
+        .expect("the invite is stored");
+    let [expire] = &field_values(form, "expire")[..] else {
+        panic!("one expire in {form}");
+    };
+    let expire =
+        time::OffsetDateTime::parse(expire, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    assert_eq!(expire.unix_timestamp(), invite.expires_at);
+    invite
+}
+
+#[tokio::test]
+async fn an_admin_creates_contact_and_account_invites() {
+    let server = server_with(TestOptions::default()).await;
+    let mut root = server.login("root", PASSWORD, Some("r")).await;
+    let domain = server.domain.clone();
+
+    let reply = run(
+        &server,
+        &mut root,
+        "i1",
+        command(CONTACT_INVITE, Some("execute"), None),
+    )
+    .await;
+    let uri = format!("xmpp:root@{domain}?roster;preauth=TOKEN;ibr=y");
+    let invite = created_invite(&server, &reply, &uri, true).await;
+    assert_eq!(invite.kind, rookery_store::InviteKind::Contact);
+    assert_eq!(invite.username.as_deref(), Some("root"));
+    assert!(invite.allow_registration, "admins may invite new users");
+    assert_eq!(invite.source, Some(format!("root@{domain}/r")));
+    assert!((invite.expires_at - unix_now() - 7 * 86_400).abs() < 60);
+
+    let reply = run(
+        &server,
+        &mut root,
+        "i2",
+        command(CREATE_ACCOUNT_INVITE, Some("execute"), None),
+    )
+    .await;
+    let invite = created_invite(
+        &server,
+        &reply,
+        &format!("xmpp:{domain}?register;preauth=TOKEN"),
+        true,
+    )
+    .await;
+    assert_eq!(invite.kind, rookery_store::InviteKind::Account);
+    assert!(invite.username.is_none() && invite.roles.is_empty() && !invite.reusable);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_password_reset_invite_for_an_account() {
+    let server = server_with(TestOptions::default()).await;
+    let mut root = server.login("root", PASSWORD, Some("r")).await;
+    let domain = server.domain.clone();
+    let start = || command(RESET_INVITE, Some("execute"), None);
+    let reply = run(&server, &mut root, "r1", start()).await;
+    let cmd = command_of(&reply);
+    assert_eq!(cmd.attr("status"), Some("executing"));
+    let session = cmd.attr("sessionid").unwrap().to_owned();
+    let form = cmd.get_child("x", DATA).expect("a form");
+    assert!(
+        form.children()
+            .any(|f| f.attr("var") == Some("accountjid") && f.attr("type") == Some("jid-single"))
+    );
+    // Another server's account is a form to correct.
+    let other = command(RESET_INVITE, Some("complete"), Some(&session))
+        .with_child(submit(&[("accountjid", "bob@elsewhere.test")]));
+    let reply = run(&server, &mut root, "r2", other).await;
+    assert_eq!(error_of(&reply).1.as_deref(), Some("bad-payload"));
+    let bob = format!("bob@{domain}");
+    let answer = command(RESET_INVITE, Some("complete"), Some(&session))
+        .with_child(submit(&[("accountjid", bob.as_str())]));
+    let reply = run(&server, &mut root, "r3", answer).await;
+    let invite = created_invite(
+        &server,
+        &reply,
+        &format!("xmpp:bob@{domain}?register;preauth=TOKEN"),
+        true,
+    )
+    .await;
+    assert_eq!(invite.kind, rookery_store::InviteKind::Reset);
+    assert_eq!(invite.username.as_deref(), Some("bob"));
+    assert!((invite.expires_at - unix_now() - 86_400).abs() < 60);
+
+    // No account, no invite: the command completes with an error note.
+    let reply = run(&server, &mut root, "r4", start()).await;
+    let session = command_of(&reply).attr("sessionid").unwrap().to_owned();
+    let nobody = format!("nobody@{domain}");
+    let answer = command(RESET_INVITE, Some("complete"), Some(&session))
+        .with_child(submit(&[("accountjid", nobody.as_str())]));
+    let reply = run(&server, &mut root, "r5", answer).await;
+    let cmd = command_of(&reply);
+    assert_eq!(cmd.attr("status"), Some("completed"));
+    let note = cmd.get_child("note", COMMANDS).expect("a note");
+    assert_eq!(note.attr("type"), Some("error"));
+    assert!(cmd.get_child("x", DATA).is_none());
+    let valid = server.server().store.invites().list_valid(0).await.unwrap();
+    assert_eq!(valid.len(), 1, "only bob's: {valid:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn normal_and_limited_users_may_not_invite_by_default() {
+    let server = server_with(TestOptions::default()).await;
+    let accounts = server.server().store.accounts();
+    accounts.set_role("carol", Role::Limited).await.unwrap();
+    let mut bob = server.login("bob", PASSWORD, Some("b")).await;
+    let mut carol = server.login("carol", PASSWORD, Some("c")).await;
+    for client in [&mut bob, &mut carol] {
+        assert!(command_list(&server, client).await.is_empty());
+        for node in [CONTACT_INVITE, CREATE_ACCOUNT_INVITE, RESET_INVITE] {
+            let reply = run(&server, client, "n", command(node, Some("execute"), None)).await;
+            assert_eq!(
+                error_of(&reply),
+                ("forbidden".into(), None, "cancel".into()),
+                "{node}"
+            );
+        }
+    }
+    assert!(
+        server
+            .server()
+            .store
+            .invites()
+            .list_valid(0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_settings_open_contact_invites_to_normal_users_never_to_limited_ones() {
+    let setting = |pairs: &[(&str, &str)]| TestOptions {
+        vars: pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..TestOptions::default()
+    };
+    // Contact invites only: bob's invite makes him a contact but creates no account, so it has no web page.
+    let server = server_with(setting(&[("SNIKKET_TWEAK_ALLOW_CONTACT_INVITES", "1")])).await;
+    let domain = server.domain.clone();
+    server
+        .server()
+        .store
+        .accounts()
+        .set_role("carol", Role::Limited)
+        .await
+        .unwrap();
+    let mut bob = server.login("bob", PASSWORD, Some("b")).await;
+    assert_eq!(command_list(&server, &mut bob).await, [CONTACT_INVITE]);
+    let reply = run(&server, &mut bob, "s1", command(CONTACT_INVITE, None, None)).await;
+    let invite = created_invite(
+        &server,
+        &reply,
+        &format!("xmpp:bob@{domain}?roster;preauth=TOKEN"),
+        false,
+    )
+    .await;
+    assert!(!invite.allow_registration);
+    let reply = run(
+        &server,
+        &mut bob,
+        "s2",
+        command(CREATE_ACCOUNT_INVITE, None, None),
+    )
+    .await;
+    assert_eq!(error_of(&reply).0, "forbidden");
+    let mut carol = server.login("carol", PASSWORD, Some("c")).await;
+    assert!(command_list(&server, &mut carol).await.is_empty());
+    let reply = run(
+        &server,
+        &mut carol,
+        "s3",
+        command(CONTACT_INVITE, None, None),
+    )
+    .await;
+    assert_eq!(error_of(&reply).0, "forbidden");
+    server.stop().await;
+
+    // With user invites as well, bob's contact invites also create accounts.
+    let server = server_with(setting(&[
+        ("SNIKKET_TWEAK_ALLOW_CONTACT_INVITES", "1"),
+        ("SNIKKET_TWEAK_ALLOW_USER_INVITES", "1"),
+    ]))
+    .await;
+    server
+        .server()
+        .store
+        .accounts()
+        .set_role("carol", Role::Limited)
+        .await
+        .unwrap();
+    let mut bob = server.login("bob", PASSWORD, Some("b")).await;
+    let reply = run(&server, &mut bob, "s4", command(CONTACT_INVITE, None, None)).await;
+    let invite = created_invite(
+        &server,
+        &reply,
+        &format!("xmpp:bob@{domain}?roster;preauth=TOKEN;ibr=y"),
+        true,
+    )
+    .await;
+    assert!(invite.allow_registration);
+    let mut carol = server.login("carol", PASSWORD, Some("c")).await;
+    let reply = run(
+        &server,
+        &mut carol,
+        "s5",
+        command(CONTACT_INVITE, None, None),
+    )
+    .await;
+    assert_eq!(error_of(&reply).0, "forbidden");
     server.stop().await;
 }

@@ -130,7 +130,7 @@ async fn user_command(config: &Config, store: &Store, command: UserCommand) -> a
         }
         UserCommand::Delete { name } => {
             let name = username(&name, &config.domain)?;
-            if !accounts.delete(&name).await? {
+            if !accounts.delete(&name).await.map_err(only_admin)? {
                 bail!("there is no account {name}@{}", config.domain);
             }
             println!("Deleted {name}@{}", config.domain);
@@ -151,7 +151,7 @@ async fn user_command(config: &Config, store: &Store, command: UserCommand) -> a
             let role: Role = role.parse().map_err(|_| {
                 anyhow::anyhow!("unknown role {role:?}: use admin, normal or limited")
             })?;
-            if !accounts.set_role(&name, role).await? {
+            if !accounts.set_role(&name, role).await.map_err(only_admin)? {
                 bail!("there is no account {name}@{}", config.domain);
             }
             println!("{name}@{} is now {}", config.domain, role_name(role));
@@ -173,6 +173,14 @@ async fn user_command(config: &Config, store: &Store, command: UserCommand) -> a
         }
     }
     Ok(())
+}
+
+/// The store's refusal to remove the only administrator, said for the command line (other errors unchanged).
+fn only_admin(err: StoreError) -> anyhow::Error {
+    match err {
+        StoreError::OnlyAdmin => anyhow::anyhow!("{err} (with `rookery user role OTHER admin`)"),
+        err => err.into(),
+    }
 }
 
 /// Snikket's names for the roles.

@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use rookery_config::{Config, Loaded};
 use rookery_sasl::Credentials;
-use rookery_store::{MIN_PASSWORD_CHARS, Role, Store, StoreError};
+use rookery_store::{Circle, MIN_PASSWORD_CHARS, Role, Store, StoreError};
 
 /// Rookery: a self-hosted XMPP server for families and small groups, configured like Snikket.
 #[derive(Parser, Debug)]
@@ -31,6 +31,9 @@ pub enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage circles: groups of people who all have each other as contacts.
+    #[command(subcommand)]
+    Circle(CircleCommand),
     /// Check the configuration and the certificate, and say what the server would do.
     Check,
 }
@@ -65,6 +68,24 @@ pub enum UserCommand {
     Enable { name: String },
 }
 
+/// Circle commands. They write the database only: a running server syncs the members' contact lists at each
+/// member's next login.
+#[derive(Subcommand, Debug)]
+pub enum CircleCommand {
+    /// List the circles: id, name and member count.
+    List,
+    /// Create a circle and print its id.
+    Create { name: String },
+    /// Rename a circle.
+    Rename { id: String, name: String },
+    /// Delete a circle (its members keep the contacts they have).
+    Delete { id: String },
+    /// Add an account to a circle.
+    Add { id: String, user: String },
+    /// Remove an account from a circle (it keeps the contacts it has).
+    Remove { id: String, user: String },
+}
+
 /// Loads the configuration, printing every error at once.
 pub fn load_config(cli: &Cli) -> Result<Config, ExitCode> {
     match Config::load(std::env::vars(), cli.env_file.as_deref()) {
@@ -83,17 +104,115 @@ pub fn load_config(cli: &Cli) -> Result<Config, ExitCode> {
 
 /// Runs a `user` subcommand.
 pub async fn run_user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
-    let store = Store::open_sqlite(&config.database_path())
+    let store = open_store(config).await?;
+    let result = user_command(config, &store, command).await;
+    store.close().await;
+    result
+}
+
+/// Runs a `circle` subcommand.
+pub async fn run_circle(config: &Config, command: CircleCommand) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let result = circle_command(config, &store, command).await;
+    store.close().await;
+    result
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open_sqlite(&config.database_path())
         .await
         .with_context(|| {
             format!(
                 "cannot open the database {}",
                 config.database_path().display()
             )
-        })?;
-    let result = user_command(config, &store, command).await;
-    store.close().await;
-    result
+        })
+}
+
+/// Longest circle name, in bytes: the roster's limit on a group name, since members see it as one.
+const MAX_CIRCLE_NAME_BYTES: usize = rookery_modules::roster::MAX_NAME_BYTES;
+
+async fn circle_command(
+    config: &Config,
+    store: &Store,
+    command: CircleCommand,
+) -> anyhow::Result<()> {
+    let circles = store.circles();
+    let domain = &config.domain;
+    match command {
+        CircleCommand::List => {
+            for circle in circles.list().await? {
+                let members = circles.members(&circle.id).await?.len();
+                println!("{}\t{}\t{members}", circle.id, circle.name);
+            }
+        }
+        CircleCommand::Create { name } => {
+            let name = circle_name(&name)?;
+            let circle = circles.create(&Circle::new_id(), &name).await?;
+            println!("{}", circle.id);
+        }
+        CircleCommand::Rename { id, name } => {
+            let name = circle_name(&name)?;
+            let circle = existing_circle(store, &id).await?;
+            circles.rename(&circle.id, &name).await?;
+            println!("Renamed {} to {name}", circle.id);
+        }
+        CircleCommand::Delete { id } => {
+            let circle = existing_circle(store, &id).await?;
+            circles.delete(&circle.id).await?;
+            println!("Deleted {} ({})", circle.id, circle.name);
+        }
+        CircleCommand::Add { id, user } => {
+            let circle = existing_circle(store, &id).await?;
+            let user = existing_account(store, &user, domain).await?;
+            if circles.add_member(&circle.id, &user).await? {
+                println!(
+                    "Added {user}@{domain} to {}; contacts are synced at the next login",
+                    circle.name
+                );
+            } else {
+                println!("{user}@{domain} is already in {}", circle.name);
+            }
+        }
+        CircleCommand::Remove { id, user } => {
+            let circle = existing_circle(store, &id).await?;
+            let user = existing_account(store, &user, domain).await?;
+            if !circles.remove_member(&circle.id, &user).await? {
+                bail!("{user}@{domain} is not in {}", circle.name);
+            }
+            println!("Removed {user}@{domain} from {}", circle.name);
+        }
+    }
+    Ok(())
+}
+
+/// An existing circle, or an error naming the id.
+async fn existing_circle(store: &Store, id: &str) -> anyhow::Result<Circle> {
+    match store.circles().get(id).await? {
+        Some(circle) => Ok(circle),
+        None => bail!("there is no circle {id:?} (`rookery circle list` shows them)"),
+    }
+}
+
+/// A circle name as given, trimmed, or why it cannot be one.
+fn circle_name(name: &str) -> anyhow::Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        bail!("a circle needs a name");
+    }
+    if name.len() > MAX_CIRCLE_NAME_BYTES {
+        bail!("a circle name has at most {MAX_CIRCLE_NAME_BYTES} bytes");
+    }
+    Ok(name.to_owned())
+}
+
+/// The username of an existing account, or an error naming the account.
+async fn existing_account(store: &Store, name: &str, domain: &str) -> anyhow::Result<String> {
+    let name = username(name, domain)?;
+    if !store.accounts().exists(&name).await? {
+        bail!("there is no account {name}@{domain}");
+    }
+    Ok(name)
 }
 
 async fn user_command(config: &Config, store: &Store, command: UserCommand) -> anyhow::Result<()> {

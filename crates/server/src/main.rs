@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use rookery::cli::{Cli, Command, load_config, run_check, run_user};
+use rookery::cli::{Cli, Command, load_config, run_check, run_circle, run_user};
 use rookery_config::{Config, LogLevel};
 use tracing_subscriber::EnvFilter;
 
@@ -36,6 +36,7 @@ fn main() -> ExitCode {
                 serve(config).await.map(|()| true)
             }
             Command::User(cmd) => run_user(&config, cmd).await.map(|()| true),
+            Command::Circle(cmd) => run_circle(&config, cmd).await.map(|()| true),
             Command::Check => run_check(&config).await,
         }
     });

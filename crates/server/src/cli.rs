@@ -68,22 +68,42 @@ pub enum UserCommand {
     Enable { name: String },
 }
 
-/// Circle commands. They write the database only: a running server syncs the members' contact lists at each
+/// Circle commands. Ids are base64url and may start with `-`: they are taken as values, not options. They write
+/// the database only: a running server syncs the members' contact lists at each
 /// member's next login.
 #[derive(Subcommand, Debug)]
 pub enum CircleCommand {
     /// List the circles: id, name and member count.
     List,
     /// Create a circle and print its id.
-    Create { name: String },
+    Create {
+        #[arg(allow_hyphen_values = true)]
+        name: String,
+    },
     /// Rename a circle.
-    Rename { id: String, name: String },
+    Rename {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+        #[arg(allow_hyphen_values = true)]
+        name: String,
+    },
     /// Delete a circle (its members keep the contacts they have).
-    Delete { id: String },
+    Delete {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
     /// Add an account to a circle.
-    Add { id: String, user: String },
+    Add {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+        user: String,
+    },
     /// Remove an account from a circle (it keeps the contacts it has).
-    Remove { id: String, user: String },
+    Remove {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+        user: String,
+    },
 }
 
 /// Loads the configuration, printing every error at once.
@@ -469,6 +489,26 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_454), (2026, 1, 1));
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+
+    /// A circle id may start with `-` (base64url): it is an id, not an option.
+    #[test]
+    fn circle_ids_may_start_with_a_dash() {
+        let cli =
+            Cli::try_parse_from(["rookery", "circle", "add", "-x_1AbCdEfGh", "alice"]).unwrap();
+        match cli.command {
+            Some(Command::Circle(CircleCommand::Add { id, user })) => {
+                assert_eq!((id.as_str(), user.as_str()), ("-x_1AbCdEfGh", "alice"));
+            }
+            other => panic!("{other:?}"),
+        }
+        for sub in ["delete", "rename"] {
+            let mut args = vec!["rookery", "circle", sub, "-abc"];
+            if sub == "rename" {
+                args.push("New name");
+            }
+            assert!(Cli::try_parse_from(args).is_ok(), "{sub}");
+        }
     }
 
     #[test]

@@ -167,6 +167,17 @@ impl Rookery {
         );
     }
 
+    /// `rookery circle delete default`, which must succeed: for tests that need accounts to be strangers, since
+    /// the server's first start puts every existing account in the default circle (mutual subscriptions at login).
+    pub fn delete_default_circle(&self) {
+        let out = self.command(&["circle", "delete", "default"], None);
+        assert!(
+            out.status.success(),
+            "circle delete failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Starts `rookery serve` and waits until it accepts client connections.
     pub fn start(&mut self) -> anyhow::Result<()> {
         let log = std::fs::File::create(&self.log_path)?;

@@ -15,6 +15,8 @@ fn subscriptions_presence_and_messages_with_slixmpp() {
     server.add_user("alice", PASSWORD);
     server.add_user("bob", PASSWORD);
     server.start().unwrap();
+    // alice and bob must start as strangers: this test makes them subscribe to each other.
+    server.delete_default_circle();
     let args: Vec<String> = [
         "--host",
         "127.0.0.1",

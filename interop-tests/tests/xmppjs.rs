@@ -51,6 +51,8 @@ fn scenario(name: &str) {
         server.add_user(user, password);
     }
     server.start().unwrap();
+    // The scenarios start from strangers with empty rosters, not from the default circle's contacts.
+    server.delete_default_circle();
 
     let mut cmd = Command::new(node());
     cmd.current_dir(js_dir())

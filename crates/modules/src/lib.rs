@@ -5,6 +5,7 @@
 pub mod adhoc;
 pub mod admin_commands;
 pub mod blocking;
+pub mod circles;
 pub mod contact_info;
 pub mod disco;
 pub mod forms;
@@ -47,6 +48,7 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(invite_commands::InviteCommands),
         Arc::new(blocking::Blocking::new()),
         Arc::new(register::AccountManagement),
+        Arc::new(circles::CirclesModule),
         Arc::new(message::MessageModule),
         Arc::new(offline::OfflineModule::default()),
     ]

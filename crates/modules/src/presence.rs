@@ -782,7 +782,7 @@ async fn answer_probe(server: &Arc<Server>, owner: &str, prober: &Jid, origin: &
 
 /// Sends the current presence of each of the account's available resources to a contact (after it was allowed
 /// to see them).
-async fn send_available_presences(server: &Arc<Server>, username: &str, contact: &str) {
+pub(crate) async fn send_available_presences(server: &Arc<Server>, username: &str, contact: &str) {
     for session in available_sessions(server, username) {
         let presence = session.state().presence.clone();
         if let Some(presence) = presence {

@@ -18,7 +18,7 @@ use rookery_core::{
 };
 use rookery_proto::stanza::iq_result;
 use rookery_proto::{IqType, StanzaCondition, StanzaError, StreamCondition, StreamError};
-use rookery_store::Credentials;
+use rookery_store::{Credentials, StoreError};
 use rookery_xml::Element;
 use tracing::{info, warn};
 
@@ -178,6 +178,13 @@ async fn remove_account(server: &Server, session: &Arc<Session>, stanza: &Elemen
     {
         Ok(true) => {}
         Ok(false) => return IqOutcome::Error(StanzaError::new(StanzaCondition::ItemNotFound)),
+        // Snikket's mod_protect_last_admin: the server must keep an administrator.
+        Err(err @ StoreError::OnlyAdmin) => {
+            return IqOutcome::Error(StanzaError::with_text(
+                StanzaCondition::NotAllowed,
+                err.to_string(),
+            ));
+        }
         Err(err) => {
             warn!(%err, "cannot record the account deletion");
             return IqOutcome::Error(StanzaError::new(StanzaCondition::ServiceUnavailable));

@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use rookery_config::{Config, Loaded};
 use rookery_modules::invites::{self, InviteError};
 use rookery_sasl::Credentials;
-use rookery_store::{MIN_PASSWORD_CHARS, Role, Store, StoreError};
+use rookery_store::{Circle, MIN_PASSWORD_CHARS, Role, Store, StoreError};
 
 /// Rookery: a self-hosted XMPP server for families and small groups, configured like Snikket.
 #[derive(Parser, Debug)]
@@ -38,6 +38,9 @@ pub enum Command {
     /// List or revoke invites.
     #[command(subcommand)]
     Invite(InviteCommand),
+    /// Manage circles: groups of people who all have each other as contacts.
+    #[command(subcommand)]
+    Circle(CircleCommand),
     /// Check the configuration and the certificate, and say what the server would do.
     Check,
 }
@@ -103,6 +106,44 @@ pub enum UserCommand {
     Enable { name: String },
 }
 
+/// Circle commands. Ids are base64url and may start with `-`: they are taken as values, not options. They write
+/// the database only: a running server syncs the members' contact lists at each
+/// member's next login.
+#[derive(Subcommand, Debug)]
+pub enum CircleCommand {
+    /// List the circles: id, name and member count.
+    List,
+    /// Create a circle and print its id.
+    Create {
+        #[arg(allow_hyphen_values = true)]
+        name: String,
+    },
+    /// Rename a circle.
+    Rename {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+        #[arg(allow_hyphen_values = true)]
+        name: String,
+    },
+    /// Delete a circle (its members keep the contacts they have).
+    Delete {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
+    /// Add an account to a circle.
+    Add {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+        user: String,
+    },
+    /// Remove an account from a circle (it keeps the contacts it has).
+    Remove {
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+        user: String,
+    },
+}
+
 /// Loads the configuration, printing every error at once.
 pub fn load_config(cli: &Cli) -> Result<Config, ExitCode> {
     match Config::load(std::env::vars(), cli.env_file.as_deref()) {
@@ -119,6 +160,22 @@ pub fn load_config(cli: &Cli) -> Result<Config, ExitCode> {
     }
 }
 
+/// Runs a `user` subcommand.
+pub async fn run_user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let result = user_command(config, &store, command).await;
+    store.close().await;
+    result
+}
+
+/// Runs a `circle` subcommand.
+pub async fn run_circle(config: &Config, command: CircleCommand) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let result = circle_command(config, &store, command).await;
+    store.close().await;
+    result
+}
+
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::open_sqlite(&config.database_path())
         .await
@@ -130,12 +187,90 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
         })
 }
 
-/// Runs a `user` subcommand.
-pub async fn run_user(config: &Config, command: UserCommand) -> anyhow::Result<()> {
-    let store = open_store(config).await?;
-    let result = user_command(config, &store, command).await;
-    store.close().await;
-    result
+/// Longest circle name, in bytes: the roster's limit on a group name, since members see it as one.
+const MAX_CIRCLE_NAME_BYTES: usize = rookery_modules::roster::MAX_NAME_BYTES;
+
+async fn circle_command(
+    config: &Config,
+    store: &Store,
+    command: CircleCommand,
+) -> anyhow::Result<()> {
+    let circles = store.circles();
+    let domain = &config.domain;
+    match command {
+        CircleCommand::List => {
+            for circle in circles.list().await? {
+                let members = circles.members(&circle.id).await?.len();
+                println!("{}\t{}\t{members}", circle.id, circle.name);
+            }
+        }
+        CircleCommand::Create { name } => {
+            let name = circle_name(&name)?;
+            let circle = circles.create(&Circle::new_id(), &name).await?;
+            println!("{}", circle.id);
+        }
+        CircleCommand::Rename { id, name } => {
+            let name = circle_name(&name)?;
+            let circle = existing_circle(store, &id).await?;
+            circles.rename(&circle.id, &name).await?;
+            println!("Renamed {} to {name}", circle.id);
+        }
+        CircleCommand::Delete { id } => {
+            let circle = existing_circle(store, &id).await?;
+            circles.delete(&circle.id).await?;
+            println!("Deleted {} ({})", circle.id, circle.name);
+        }
+        CircleCommand::Add { id, user } => {
+            let circle = existing_circle(store, &id).await?;
+            let user = existing_account(store, &user, domain).await?;
+            if circles.add_member(&circle.id, &user).await? {
+                println!(
+                    "Added {user}@{domain} to {}; contacts are synced at the next login",
+                    circle.name
+                );
+            } else {
+                println!("{user}@{domain} is already in {}", circle.name);
+            }
+        }
+        CircleCommand::Remove { id, user } => {
+            let circle = existing_circle(store, &id).await?;
+            let user = existing_account(store, &user, domain).await?;
+            if !circles.remove_member(&circle.id, &user).await? {
+                bail!("{user}@{domain} is not in {}", circle.name);
+            }
+            println!("Removed {user}@{domain} from {}", circle.name);
+        }
+    }
+    Ok(())
+}
+
+/// An existing circle, or an error naming the id.
+async fn existing_circle(store: &Store, id: &str) -> anyhow::Result<Circle> {
+    match store.circles().get(id).await? {
+        Some(circle) => Ok(circle),
+        None => bail!("there is no circle {id:?} (`rookery circle list` shows them)"),
+    }
+}
+
+/// A circle name as given, trimmed, or why it cannot be one.
+fn circle_name(name: &str) -> anyhow::Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        bail!("a circle needs a name");
+    }
+    if name.len() > MAX_CIRCLE_NAME_BYTES {
+        bail!("a circle name has at most {MAX_CIRCLE_NAME_BYTES} bytes");
+    }
+    Ok(name.to_owned())
+}
+
+/// The username of an existing account, or an error naming the account.
+async fn existing_account(store: &Store, name: &str, domain: &str) -> anyhow::Result<String> {
+    let name = username(name, domain)?;
+    if !store.accounts().exists(&name).await? {
+        bail!("there is no account {name}@{domain}");
+    }
+    Ok(name)
 }
 
 /// Runs `create-invite`.
@@ -366,7 +501,7 @@ async fn user_command(config: &Config, store: &Store, command: UserCommand) -> a
         }
         UserCommand::Delete { name } => {
             let name = username(&name, &config.domain)?;
-            if !accounts.delete(&name).await? {
+            if !accounts.delete(&name).await.map_err(only_admin)? {
                 bail!("there is no account {name}@{}", config.domain);
             }
             println!("Deleted {name}@{}", config.domain);
@@ -387,7 +522,7 @@ async fn user_command(config: &Config, store: &Store, command: UserCommand) -> a
             let role: Role = role.parse().map_err(|_| {
                 anyhow::anyhow!("unknown role {role:?}: use admin, normal or limited")
             })?;
-            if !accounts.set_role(&name, role).await? {
+            if !accounts.set_role(&name, role).await.map_err(only_admin)? {
                 bail!("there is no account {name}@{}", config.domain);
             }
             println!("{name}@{} is now {}", config.domain, role_name(role));
@@ -409,6 +544,14 @@ async fn user_command(config: &Config, store: &Store, command: UserCommand) -> a
         }
     }
     Ok(())
+}
+
+/// The store's refusal to remove the only administrator, said for the command line (other errors unchanged).
+fn only_admin(err: StoreError) -> anyhow::Error {
+    match err {
+        StoreError::OnlyAdmin => anyhow::anyhow!("{err} (with `rookery user role OTHER admin`)"),
+        err => err.into(),
+    }
 }
 
 /// Snikket's names for the roles.
@@ -578,6 +721,26 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_454), (2026, 1, 1));
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+
+    /// A circle id may start with `-` (base64url): it is an id, not an option.
+    #[test]
+    fn circle_ids_may_start_with_a_dash() {
+        let cli =
+            Cli::try_parse_from(["rookery", "circle", "add", "-x_1AbCdEfGh", "alice"]).unwrap();
+        match cli.command {
+            Some(Command::Circle(CircleCommand::Add { id, user })) => {
+                assert_eq!((id.as_str(), user.as_str()), ("-x_1AbCdEfGh", "alice"));
+            }
+            other => panic!("{other:?}"),
+        }
+        for sub in ["delete", "rename"] {
+            let mut args = vec!["rookery", "circle", sub, "-abc"];
+            if sub == "rename" {
+                args.push("New name");
+            }
+            assert!(Cli::try_parse_from(args).is_ok(), "{sub}");
+        }
     }
 
     #[test]

@@ -113,6 +113,9 @@ pub async fn start(config: Config, listeners: Listeners) -> anyhow::Result<Runni
         store,
         rookery_modules::default_modules(),
     );
+    rookery_modules::circles::ensure_default_circle(&server)
+        .await
+        .context("cannot create the default circle")?;
     let tracker = TaskTracker::new();
     tracker.spawn(
         Arc::clone(&certs)

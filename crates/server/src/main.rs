@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use rookery::cli::{Cli, Command, load_config, run_check, run_create_invite, run_invite, run_user};
+use rookery::cli::{
+    Cli, Command, load_config, run_check, run_circle, run_create_invite, run_invite, run_user,
+};
 use rookery_config::{Config, LogLevel};
 use tracing_subscriber::EnvFilter;
 
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
             Command::User(cmd) => run_user(&config, cmd).await.map(|()| true),
             Command::CreateInvite(args) => run_create_invite(&config, args).await.map(|()| true),
             Command::Invite(cmd) => run_invite(&config, cmd).await.map(|()| true),
+            Command::Circle(cmd) => run_circle(&config, cmd).await.map(|()| true),
             Command::Check => run_check(&config).await,
         }
     });

@@ -155,13 +155,32 @@ fn user_commands() {
         .status
         .success()
     );
+    // Alice is the only administrator: she can be neither deleted nor demoted.
+    for args in [
+        &["user", "delete", "alice"][..],
+        &["user", "role", "alice", "normal"],
+    ] {
+        let out = rookery(data, args, None);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("cannot-remove-only-admin"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = rookery(
+        data,
+        &["user", "add", "zed", "--role", "admin"],
+        Some("correct horse battery\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         rookery(data, &["user", "delete", "alice"], None)
             .status
             .success()
     );
     let list = stdout(&rookery(data, &["user", "list"], None));
-    assert_eq!(list, "bob@rookery.test\tlimited\n");
+    assert_eq!(list, "bob@rookery.test\tlimited\nzed@rookery.test\tadmin\n");
     let out = rookery(data, &["user", "delete", "alice"], None);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("no account"), "{}", stderr(&out));
@@ -542,4 +561,143 @@ async fn invites_are_listed_and_revoked() {
         "{}",
         stderr(&out)
     );
+}
+#[test]
+fn circle_commands() {
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path();
+    for user in ["alice", "bob"] {
+        let out = rookery(
+            data,
+            &["user", "add", user],
+            Some("correct horse battery\n"),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = rookery(data, &["circle", "create", "  Family  "], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    assert_eq!(id.len(), 12, "{id:?}");
+    assert_eq!(
+        stdout(&rookery(data, &["circle", "list"], None)),
+        format!("{id}\tFamily\t0\n")
+    );
+    for user in ["alice", "Bob@rookery.test"] {
+        let out = rookery(data, &["circle", "add", &id, user], None);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = rookery(data, &["circle", "add", &id, "alice"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("already"), "{}", stdout(&out));
+    assert!(
+        rookery(data, &["circle", "rename", &id, "Kin"], None)
+            .status
+            .success()
+    );
+    assert_eq!(
+        stdout(&rookery(data, &["circle", "list"], None)),
+        format!("{id}\tKin\t2\n")
+    );
+    assert!(
+        rookery(data, &["circle", "remove", &id, "bob"], None)
+            .status
+            .success()
+    );
+    assert_eq!(
+        stdout(&rookery(data, &["circle", "list"], None)),
+        format!("{id}\tKin\t1\n")
+    );
+
+    // Clear errors, and nothing changed by them.
+    let failures: [(&[&str], &str); 7] = [
+        (&["circle", "add", "nope", "alice"], "no circle \"nope\""),
+        (
+            &["circle", "add", &id, "carol"],
+            "no account carol@rookery.test",
+        ),
+        (&["circle", "remove", &id, "bob"], "not in Kin"),
+        (&["circle", "rename", "nope", "X"], "no circle"),
+        (&["circle", "rename", &id, "   "], "needs a name"),
+        (&["circle", "delete", "nope"], "no circle"),
+        (&["circle", "create", ""], "needs a name"),
+    ];
+    for (args, expected) in failures {
+        let out = rookery(data, args, None);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let long = "x".repeat(1025);
+    assert!(
+        !rookery(data, &["circle", "create", &long], None)
+            .status
+            .success()
+    );
+    assert_eq!(
+        stdout(&rookery(data, &["circle", "list"], None)),
+        format!("{id}\tKin\t1\n")
+    );
+
+    let out = rookery(data, &["circle", "delete", &id], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&rookery(data, &["circle", "list"], None)), "");
+    // The accounts stay.
+    assert_eq!(
+        stdout(&rookery(data, &["user", "list"], None)),
+        "alice@rookery.test\tnormal\nbob@rookery.test\tnormal\n"
+    );
+}
+
+/// A member added by the command line while the server runs is synced at its next login.
+#[tokio::test]
+async fn a_member_added_by_the_command_line_is_synced_at_login() {
+    let server = TestServer::start_with(TestOptions::default()).await;
+    let data = server.data_dir.path();
+    // The server made the default circle at start, named after the domain (no site name given).
+    assert_eq!(
+        stdout(&rookery(data, &["circle", "list"], None)),
+        "default\trookery.test\t0\n"
+    );
+    for user in ["alice", "bob"] {
+        let out = rookery(
+            data,
+            &["user", "add", user],
+            Some("correct horse battery\n"),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = rookery(data, &["circle", "add", "default", user], None);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let mut alice = server.login("alice", "correct horse battery", None).await;
+    let get = rookery_xml::Element::new("iq", rookery_xml::ns::CLIENT)
+        .with_attr("type", "get")
+        .with_attr("id", "r")
+        .with_child(rookery_xml::Element::new("query", "jabber:iq:roster"));
+    let result = alice.iq(&get).await.unwrap();
+    let items: Vec<_> = result
+        .get_child("query", "jabber:iq:roster")
+        .unwrap()
+        .children()
+        .map(|i| {
+            (
+                i.attr("jid").unwrap().to_owned(),
+                i.attr("subscription").unwrap().to_owned(),
+                i.children()
+                    .map(rookery_xml::Element::text)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        items,
+        [(
+            "bob@rookery.test".to_owned(),
+            "both".to_owned(),
+            vec!["rookery.test".to_owned()]
+        )]
+    );
+    server.stop().await;
 }

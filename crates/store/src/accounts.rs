@@ -88,7 +88,8 @@ impl Accounts {
         }
     }
 
-    /// Deletes the account and its keys. `false` if there was no such account.
+    /// Deletes the account and its keys. `false` if there was no such account; [`StoreError::OnlyAdmin`] if it is
+    /// the only enabled administrator.
     pub async fn delete(&self, username: &str) -> Result<bool, StoreError> {
         match &self.store.backend {
             Backend::Sqlite(s) => sqlite::accounts::delete(s, username).await,
@@ -108,14 +109,15 @@ impl Accounts {
         }
     }
 
-    /// `false` if there is no such account.
+    /// `false` if there is no such account; [`StoreError::OnlyAdmin`] when demoting the only enabled administrator.
     pub async fn set_role(&self, username: &str, role: Role) -> Result<bool, StoreError> {
         match &self.store.backend {
             Backend::Sqlite(s) => sqlite::accounts::set_role(s, username, role).await,
         }
     }
 
-    /// `false` if there is no such account.
+    /// `false` if there is no such account; [`StoreError::OnlyAdmin`] when disabling the only enabled
+    /// administrator.
     pub async fn set_disabled(&self, username: &str, disabled: bool) -> Result<bool, StoreError> {
         match &self.store.backend {
             Backend::Sqlite(s) => sqlite::accounts::set_disabled(s, username, disabled).await,

@@ -27,7 +27,7 @@ impl AccountDeletions {
     }
 
     /// Disables the account and records (or replaces) its deletion request, in one transaction. `false` if there
-    /// is no such account.
+    /// is no such account; [`StoreError::OnlyAdmin`] if it is the only enabled administrator.
     pub async fn request(
         &self,
         username: &str,

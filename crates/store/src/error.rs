@@ -9,6 +9,12 @@ pub enum StoreError {
     /// A bounded collection (a roster, an offline store, ...) is full.
     #[error("limit reached: {0}")]
     LimitReached(String),
+    /// The change would leave the server without an enabled administrator: the only one cannot be deleted,
+    /// disabled or demoted (Snikket's `mod_protect_last_admin`; the message starts with its condition name).
+    #[error(
+        "cannot-remove-only-admin: this is the only administrator; make another account an administrator first"
+    )]
+    OnlyAdmin,
     /// The caller passed something that cannot be stored (an empty username, for instance).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -33,6 +33,19 @@ impl Role {
     }
 }
 
+impl Role {
+    /// Whether the role may talk to other servers (Prosody's `xmpp:federate` permission, which Snikket grants to
+    /// Normal users and administrators, not to Limited ones: `spec/snikket-compat.md` §7). Rookery has no
+    /// federation yet; the server-to-server code asks this for every stanza a local user sends to, or receives
+    /// from, a remote domain once it lands.
+    pub fn may_federate(self) -> bool {
+        match self {
+            Self::Admin | Self::Normal => true,
+            Self::Limited => false,
+        }
+    }
+}
+
 /// Displays Snikket's name.
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -71,6 +84,13 @@ mod tests {
             assert_eq!(role.snikket_name().parse::<Role>(), Ok(role));
             assert_eq!(role.to_string().parse::<Role>(), Ok(role));
         }
+    }
+
+    #[test]
+    fn only_limited_users_may_not_federate() {
+        assert!(Role::Admin.may_federate());
+        assert!(Role::Normal.may_federate());
+        assert!(!Role::Limited.may_federate());
     }
 
     #[test]

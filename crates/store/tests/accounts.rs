@@ -219,3 +219,49 @@ async fn join_spawned<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T
     }
     results
 }
+
+/// Snikket's `mod_protect_last_admin`: the only enabled administrator cannot be deleted, disabled, demoted or
+/// scheduled for deletion; once a second administrator exists, the first one can.
+#[tokio::test]
+async fn the_only_administrator_is_protected() {
+    let store = Store::open_in_memory().await.unwrap();
+    let accounts = store.accounts();
+    accounts
+        .create("root", &both(1), Role::Admin)
+        .await
+        .unwrap();
+    accounts
+        .create("bob", &both(1), Role::Normal)
+        .await
+        .unwrap();
+
+    let only_admin = |r: Result<bool, StoreError>| matches!(r, Err(StoreError::OnlyAdmin));
+    assert!(only_admin(accounts.delete("root").await));
+    assert!(only_admin(accounts.set_role("root", Role::Normal).await));
+    assert!(only_admin(accounts.set_role("root", Role::Limited).await));
+    assert!(only_admin(accounts.set_disabled("root", true).await));
+    assert!(only_admin(
+        store.account_deletions().request("root", 1, 2).await
+    ));
+    let root = accounts.get("root").await.unwrap().unwrap();
+    assert_eq!((root.role, root.disabled), (Role::Admin, false));
+    assert_eq!(store.account_deletions().get("root").await.unwrap(), None);
+    // What leaves the administrator alone is allowed.
+    assert!(accounts.set_role("root", Role::Admin).await.unwrap());
+    assert!(accounts.set_disabled("root", false).await.unwrap());
+    assert!(accounts.delete("bob").await.unwrap());
+    assert!(
+        StoreError::OnlyAdmin
+            .to_string()
+            .starts_with("cannot-remove-only-admin")
+    );
+
+    // A disabled administrator does not count: it cannot administer.
+    accounts.create("eve", &both(1), Role::Admin).await.unwrap();
+    assert!(accounts.set_disabled("eve", true).await.unwrap());
+    assert!(only_admin(accounts.delete("root").await));
+    assert!(accounts.set_disabled("eve", false).await.unwrap());
+    assert!(accounts.set_role("root", Role::Normal).await.unwrap());
+    assert!(only_admin(accounts.delete("eve").await));
+    assert!(accounts.delete("root").await.unwrap());
+}

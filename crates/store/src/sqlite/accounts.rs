@@ -112,12 +112,37 @@ pub(crate) async fn list(s: &SqliteStore) -> Result<Vec<AccountSummary>, StoreEr
 }
 
 pub(crate) async fn delete(s: &SqliteStore, username: &str) -> Result<bool, StoreError> {
+    let mut tx = s.writer().begin_with("BEGIN IMMEDIATE").await?;
+    refuse_only_admin(&mut tx, username).await?;
     // The keys go with the account: ON DELETE CASCADE, with foreign_keys on for every connection.
     let result = sqlx::query("DELETE FROM accounts WHERE username = $1")
         .bind(username)
-        .execute(s.writer())
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(result.rows_affected() > 0)
+}
+
+/// Fails with [`StoreError::OnlyAdmin`] if `username` is an enabled administrator and no other enabled account is
+/// one. Called inside the write transaction (`BEGIN IMMEDIATE`) that deletes, disables or demotes the account, so
+/// two administrators removing each other at once cannot both succeed.
+pub(super) async fn refuse_only_admin(
+    tx: &mut SqliteTransaction<'_>,
+    username: &str,
+) -> Result<(), StoreError> {
+    let admin = Role::Admin.prosody_name();
+    let only_admin = sqlx::query(
+        "SELECT 1 FROM accounts a WHERE a.username = $1 AND a.role = $2 AND NOT a.disabled \
+         AND NOT EXISTS (SELECT 1 FROM accounts o WHERE o.username != $1 AND o.role = $2 AND NOT o.disabled)",
+    )
+    .bind(username)
+    .bind(admin)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match only_admin {
+        Some(_) => Err(StoreError::OnlyAdmin),
+        None => Ok(()),
+    }
 }
 
 pub(crate) async fn set_credentials(
@@ -147,11 +172,16 @@ pub(crate) async fn set_role(
     username: &str,
     role: Role,
 ) -> Result<bool, StoreError> {
+    let mut tx = s.writer().begin_with("BEGIN IMMEDIATE").await?;
+    if role != Role::Admin {
+        refuse_only_admin(&mut tx, username).await?;
+    }
     let result = sqlx::query("UPDATE accounts SET role = $1 WHERE username = $2")
         .bind(role.prosody_name())
         .bind(username)
-        .execute(s.writer())
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(result.rows_affected() > 0)
 }
 
@@ -160,11 +190,16 @@ pub(crate) async fn set_disabled(
     username: &str,
     disabled: bool,
 ) -> Result<bool, StoreError> {
+    let mut tx = s.writer().begin_with("BEGIN IMMEDIATE").await?;
+    if disabled {
+        refuse_only_admin(&mut tx, username).await?;
+    }
     let result = sqlx::query("UPDATE accounts SET disabled = $1 WHERE username = $2")
         .bind(disabled)
         .bind(username)
-        .execute(s.writer())
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(result.rows_affected() > 0)
 }
 

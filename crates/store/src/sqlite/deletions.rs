@@ -11,6 +11,7 @@ pub(crate) async fn request(
     pending_until: i64,
 ) -> Result<bool, StoreError> {
     let mut tx = s.writer().begin_with("BEGIN IMMEDIATE").await?;
+    super::accounts::refuse_only_admin(&mut tx, username).await?;
     let disabled = sqlx::query("UPDATE accounts SET disabled = TRUE WHERE username = $1")
         .bind(username)
         .execute(&mut *tx)

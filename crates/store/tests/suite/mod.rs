@@ -208,6 +208,11 @@ pub(crate) async fn set_credentials_replaces_all_keys(store: &Store) {
 
 pub(crate) async fn role_and_disabled_changes(store: &Store) {
     let accounts = store.accounts();
+    // Another administrator, so that gina is not the only one when disabled.
+    accounts
+        .create("keeper", &both(8), Role::Admin)
+        .await
+        .unwrap();
     accounts
         .create("gina", &both(9), Role::Normal)
         .await
@@ -238,7 +243,7 @@ pub(crate) async fn count_without_sha256(store: &Store) {
         .await
         .unwrap();
     accounts
-        .create("old2", &sha1_only(3), Role::Admin)
+        .create("old2", &sha1_only(3), Role::Limited)
         .await
         .unwrap();
     accounts

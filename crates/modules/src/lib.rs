@@ -8,6 +8,7 @@ pub mod blocking;
 pub mod contact_info;
 pub mod disco;
 pub mod forms;
+pub mod invite_register;
 pub mod last_activity;
 pub mod message;
 pub mod offline;
@@ -44,6 +45,7 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(admin_commands::AdminCommands),
         Arc::new(blocking::Blocking::new()),
         Arc::new(register::AccountManagement),
+        Arc::new(invite_register::InviteRegistration),
         Arc::new(message::MessageModule),
         Arc::new(offline::OfflineModule::default()),
     ]

@@ -21,6 +21,9 @@ use rookery_store::{Credentials, Invite, InviteKind, Role, RosterItem, StoreErro
 use tracing::{info, warn};
 
 use crate::register::check_password_policy;
+
+/// XEP-0379's pre-authentication token namespace.
+pub const NS_PARS: &str = rookery_proto::c2s::NS_PARS;
 use crate::roster::{lock_roster, save_item};
 
 /// Provides in-band registration by invite.

@@ -429,3 +429,100 @@ async fn contact_invite_makes_mutual_contacts() {
     assert_eq!(stored.subscription, Subscription::Both);
     server.stop().await;
 }
+
+fn subscribe_with_token(to: &str, token: &str) -> Element {
+    Element::new("presence", ns::CLIENT)
+        .with_attr("type", "subscribe")
+        .with_attr("to", to)
+        .with_child(Element::new("preauth", PARS).with_attr("token", token))
+}
+
+#[tokio::test]
+async fn xep0379_preapproved_subscription() {
+    let server = TestServer::start().await;
+    server.add_user("alice", PASSWORD).await;
+    server.add_user("erin", PASSWORD).await;
+    server.add_user("frank", PASSWORD).await;
+    let contact = invite(InviteKind::Contact, Some("alice"));
+    store_invite(&server, &contact).await;
+    let mut alice = server.login("alice", PASSWORD, Some("a")).await;
+    roster_items(&mut alice).await;
+    let mut erin = server.login("erin", PASSWORD, Some("e")).await;
+    roster_items(&mut erin).await;
+    for client in [&mut alice, &mut erin] {
+        client
+            .send(&Element::new("presence", ns::CLIENT))
+            .await
+            .unwrap();
+        client.sync().await.unwrap();
+    }
+
+    // A token of another inviter is ignored: the request goes to Alice as any request.
+    let other = invite(InviteKind::Contact, Some("frank"));
+    store_invite(&server, &other).await;
+    erin.send(&subscribe_with_token("alice@rookery.test", &other.token))
+        .await
+        .unwrap();
+    erin.sync().await.unwrap();
+    let seen = alice.sync().await.unwrap();
+    assert!(
+        seen.iter()
+            .any(|e| e.name() == "presence" && e.attr("type") == Some("subscribe")),
+        "{seen:?}"
+    );
+    assert!(
+        server
+            .server()
+            .store
+            .invites()
+            .get(&other.token)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Alice's own token: approved without asking, and mutual.
+    erin.send(&subscribe_with_token("alice@rookery.test", &contact.token))
+        .await
+        .unwrap();
+    erin.sync().await.unwrap();
+    // Alice gets a roster push and Erin's presence, but no request to answer.
+    let seen = alice.sync().await.unwrap();
+    assert!(
+        seen.iter().any(|e| e.name() == "presence"
+            && e.attr("from") == Some("erin@rookery.test/e")
+            && e.attr("type").is_none()),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|e| e.attr("type") == Some("subscribe")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        roster_items(&mut alice).await,
+        [("erin@rookery.test".to_owned(), "both".to_owned())]
+    );
+    assert_eq!(
+        roster_items(&mut erin).await,
+        [("alice@rookery.test".to_owned(), "both".to_owned())]
+    );
+    let roster = &server.server().store.roster();
+    assert!(
+        !roster
+            .has_pending_in("alice", "erin@rookery.test")
+            .await
+            .unwrap()
+    );
+    // Spent.
+    assert!(
+        server
+            .server()
+            .store
+            .invites()
+            .get(&contact.token)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    server.stop().await;
+}

@@ -852,9 +852,9 @@ fn registration_form() -> Element {
         .with_child(form)
 }
 
-/// A reply on a stream without an address yet: no `to` (the client has no JID) and no `from`.
+/// A reply on a stream without an address yet: no `to` (the client has no JID). The `from` stays: clients match
+/// replies by the address they asked (slixmpp waits for one from the domain when it sent `to` the domain).
 fn pre_login_reply(mut reply: Element) -> Element {
-    reply.remove_attr("from");
     reply.remove_attr("to");
     reply
 }

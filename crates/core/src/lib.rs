@@ -7,6 +7,7 @@
 pub mod disco;
 pub mod hooks;
 pub mod module;
+pub mod registration;
 pub mod router;
 pub mod session;
 
@@ -22,6 +23,7 @@ pub use hooks::{
     StanzaEvent, StanzaHandler, StanzaHook, SyncIq, Target,
 };
 pub use module::{Extensions, Module, Registry};
+pub use registration::{AccountRegistrar, NewAccount, Registration};
 pub use router::Origin;
 pub use session::{Caps, DeliveryError, Queued, Session, SessionRegistry, SessionState};
 

@@ -10,6 +10,7 @@ pub mod contact_info;
 pub mod disco;
 pub mod forms;
 pub mod invite_commands;
+pub mod invite_register;
 pub mod invites;
 pub mod last_activity;
 pub mod message;
@@ -49,6 +50,7 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(blocking::Blocking::new()),
         Arc::new(register::AccountManagement),
         Arc::new(circles::CirclesModule),
+        Arc::new(invite_register::InviteRegistration),
         Arc::new(message::MessageModule),
         Arc::new(offline::OfflineModule::default()),
     ]

@@ -18,7 +18,7 @@ use rookery_core::{
     SessionHook, StanzaEvent, StanzaHandler, StanzaHook, Target,
 };
 use rookery_proto::{StanzaCondition, StanzaError, StanzaKind};
-use rookery_store::{RosterItem, StoreError};
+use rookery_store::{InviteKind, RosterItem, StoreError};
 use rookery_xml::{Element, ns};
 use tracing::warn;
 
@@ -412,6 +412,11 @@ async fn outbound_subscription(
     contact: &BareJid,
 ) {
     let username = session.username();
+    if kind == PresenceType::Subscribe
+        && accept_contact_invite(server, username, stanza, contact).await
+    {
+        return;
+    }
     let follow_up = {
         let _lock = lock_roster(username).await;
         match update_outbound(server, username, kind, contact.as_str()).await {
@@ -443,6 +448,72 @@ async fn outbound_subscription(
     if follow_up.send_unavailable {
         send_unavailable_presences(server, username, contact.as_str()).await;
     }
+}
+
+/// XEP-0379 (spec §5.5 B): a request to a local account carrying a valid contact invite of that account is approved
+/// by the server for the inviter, who subscribes back: both end with `both`, the token is spent, both sides get
+/// roster pushes and each other's presence. True when that happened; otherwise (no token, or one that is not a valid
+/// contact invite of this contact) the request goes on as any other, and the token is ignored without a word.
+async fn accept_contact_invite(
+    server: &Arc<Server>,
+    username: &str,
+    stanza: &Element,
+    contact: &BareJid,
+) -> bool {
+    let Some(token) = stanza
+        .get_child("preauth", crate::invite_register::NS_PARS)
+        .and_then(|p| p.attr("token"))
+    else {
+        return false;
+    };
+    let Some(inviter) = contact
+        .node()
+        .filter(|_| contact.domain().as_str() == server.domain)
+    else {
+        return false;
+    };
+    let inviter = inviter.as_str();
+    if inviter == username {
+        return false;
+    }
+    let invite = match server.store.invites().get(token).await {
+        Ok(Some(invite)) => invite,
+        Ok(None) => return false,
+        Err(err) => {
+            warn!(%err, "invite look-up failed");
+            return false;
+        }
+    };
+    let for_this_inviter = invite.kind == InviteKind::Contact
+        && invite.username.as_deref() == Some(inviter)
+        && invite.is_valid_at(crate::invite_register::unix_now());
+    if !for_this_inviter {
+        return false;
+    }
+    match server.store.invites().consume(token).await {
+        Ok(true) => {}
+        Ok(false) => return false,
+        Err(err) => {
+            warn!(%err, "cannot spend the contact invite");
+            return false;
+        }
+    }
+    crate::invite_register::make_mutual_contacts(server, inviter, username).await;
+    let user_jid = format!("{username}@{}", server.domain);
+    // A request the inviter had not answered yet is answered now.
+    if let Err(err) = server
+        .store
+        .roster()
+        .remove_pending_in(inviter, &user_jid)
+        .await
+    {
+        warn!(%err, "cannot clear the answered request");
+    }
+    // No `subscribed` stanza follows: both rosters already say `both` (pushed), so it would change nothing and
+    // the user's server side would not show it (RFC 6121 §3.1.6: an answer without a request is ignored).
+    send_available_presences(server, inviter, &user_jid).await;
+    send_available_presences(server, username, contact.as_str()).await;
+    true
 }
 
 /// The user's side of the state machine: updates the roster item for `contact` (RFC 6121 §3.1.2, §3.1.5, §3.2,

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jid::BareJid;
-use rookery_core::{Queued, Server, Session, SessionHook};
-use rookery_proto::c2s::{Action, C2sNegotiator, C2sSettings, Input};
+use rookery_core::{
+    AccountRegistrar, NewAccount, Queued, Registration, Server, Session, SessionHook,
+};
+use rookery_proto::c2s::{Action, C2sNegotiator, C2sSettings, Input, InviteStatus};
 use rookery_proto::{STREAM_CLOSE, StreamCondition, StreamError, write_top_level};
 use rookery_sasl::{ChannelBindings, Lookup, Mechanism};
 use rookery_tls::CertStore;
@@ -135,6 +137,7 @@ impl C2sListener {
             max_unauthenticated_stanza_bytes: limits.c2s_unauthenticated_stanza_size,
             max_auth_failures: MAX_AUTH_FAILURES,
             session_features: self.server.stream_features.clone(),
+            registration: registrar(&self.server).is_some(),
         };
         let conn = Connection {
             server: Arc::clone(&self.server),
@@ -169,6 +172,27 @@ async fn sasl_mechanisms(server: &Server) -> Vec<Mechanism> {
             vec![Mechanism::ScramSha1]
         }
     }
+}
+
+/// The module that registers accounts, if the server has one.
+fn registrar(server: &Server) -> Option<Arc<dyn AccountRegistrar>> {
+    server.extensions.get::<Registration>()?.registrar.clone()
+}
+
+/// Whether a `<preauth/>` token names an invite usable for registration now.
+async fn check_invite(
+    server: &Server,
+    token: &str,
+) -> Result<InviteStatus, rookery_store::StoreError> {
+    let invite = server.store.invites().get(token).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    Ok(match invite {
+        Some(invite) if invite.is_valid_at(now) && invite.allow_registration => InviteStatus::Valid,
+        Some(invite) if invite.is_valid_at(now) => InviteStatus::NoRegistration,
+        _ => InviteStatus::Invalid,
+    })
 }
 
 /// Channel-binding data of a finished handshake (tls-exporter only over TLS 1.3; see `rookery_tls::tls_exporter`).
@@ -462,6 +486,33 @@ impl Connection {
                         None
                     }
                 };
+            }
+            Action::CheckInvite { token } => {
+                return match check_invite(&self.server, &token).await {
+                    Ok(status) => Some(Input::InviteChecked(status)),
+                    Err(err) => {
+                        warn!(%err, "invite look-up failed");
+                        self.close(StreamError::new(StreamCondition::InternalServerError));
+                        None
+                    }
+                };
+            }
+            Action::Register {
+                username,
+                password,
+                invite_token,
+            } => {
+                let Some(registrar) = registrar(&self.server) else {
+                    self.close(StreamError::new(StreamCondition::InternalServerError));
+                    return None;
+                };
+                let request = NewAccount {
+                    username,
+                    password,
+                    invite_token,
+                };
+                let result = registrar.register(&self.server, request).await;
+                return Some(Input::Registered(result));
             }
             Action::Bind { username, resource } => {
                 let Ok(bare) = BareJid::new(&format!("{username}@{}", self.server.domain)) else {

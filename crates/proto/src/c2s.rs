@@ -5,7 +5,8 @@
 //! close. Once a resource is bound the stream is established and stanzas go to the router instead.
 //!
 //! Policy (as Snikket's Prosody): TLS is required before SASL; nothing but negotiation is accepted before a
-//! resource is bound.
+//! resource is bound, except in-band registration by invite (XEP-0077 with XEP-0401/XEP-0445 `<preauth/>`, spec
+//! §5.5 A), offered over TLS only and when the server has a registrar.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -32,6 +33,36 @@ pub struct C2sSettings {
     pub max_auth_failures: u32,
     /// Further features offered after login, next to `<bind/>` (roster versioning and the like).
     pub session_features: Vec<Element>,
+    /// Whether in-band registration (by invite) is offered after TLS, before login.
+    pub registration: bool,
+}
+
+/// XEP-0077's registration namespace.
+pub const NS_REGISTER: &str = "jabber:iq:register";
+/// The stream feature announcing XEP-0077 registration.
+pub const NS_REGISTER_FEATURE: &str = "http://jabber.org/features/iq-register";
+/// XEP-0401's legacy stream feature.
+pub const NS_INVITE: &str = "urn:xmpp:invite";
+/// XEP-0445's stream feature: a `<preauth/>` token is accepted before registering.
+pub const NS_IBR_TOKEN: &str = "urn:xmpp:ibr-token:0";
+/// XEP-0379's pre-authentication token element.
+pub const NS_PARS: &str = "urn:xmpp:pars:0";
+const NS_DATA: &str = "jabber:x:data";
+
+/// Registration IQs of type `set` (tokens and registrations) one stream may send; the stream is closed at the next.
+/// Enough for an app's flow with a couple of retries (a taken username, a short password); few enough that a stream
+/// cannot be used to guess tokens or usernames at length.
+pub const MAX_REGISTRATION_ATTEMPTS: u32 = 5;
+
+/// What the connection found for a `<preauth/>` token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InviteStatus {
+    /// A valid invite that allows registration: the token is remembered for this stream.
+    Valid,
+    /// A valid invite that does not allow registration (a contact-only invite).
+    NoRegistration,
+    /// Malformed, unknown or expired.
+    Invalid,
 }
 
 /// Why the core refused to bind a resource.
@@ -55,6 +86,10 @@ pub enum Input {
     Credentials(Lookup),
     /// The answer to [`Action::Bind`].
     Bound(Result<FullJid, BindRefusal>),
+    /// The answer to [`Action::CheckInvite`].
+    InviteChecked(InviteStatus),
+    /// The answer to [`Action::Register`]: the error is sent back on the registration IQ.
+    Registered(Result<(), StanzaError>),
 }
 
 /// What the connection task must do, in order.
@@ -75,6 +110,15 @@ pub enum Action {
     Bind {
         username: String,
         resource: Option<String>,
+    },
+    /// Look this invite token up and feed [`Input::InviteChecked`].
+    CheckInvite { token: String },
+    /// Register the account (the username is nodeprepped; the token is the stream's accepted one) and feed
+    /// [`Input::Registered`].
+    Register {
+        username: String,
+        password: String,
+        invite_token: Option<String>,
     },
     /// The stream is established for this full JID; from now on stanzas go to the router.
     Established(FullJid),
@@ -98,6 +142,8 @@ enum State {
     LookingUp,
     /// Waiting for the core to bind.
     Binding,
+    /// Waiting for an invite look-up or a registration.
+    Registering,
     Established,
     Closed,
 }
@@ -116,6 +162,11 @@ pub struct C2sNegotiator {
     authenticated: bool,
     auth_failures: u32,
     bind_request: Option<Element>,
+    /// The registration IQ awaiting its answer.
+    registration_request: Option<Element>,
+    /// The `<preauth/>` token accepted on this stream.
+    invite_token: Option<String>,
+    registration_attempts: u32,
 }
 
 impl C2sNegotiator {
@@ -133,6 +184,9 @@ impl C2sNegotiator {
             authenticated: false,
             auth_failures: 0,
             bind_request: None,
+            registration_request: None,
+            invite_token: None,
+            registration_attempts: 0,
         }
     }
 
@@ -190,6 +244,10 @@ impl C2sNegotiator {
                 self.on_sasl_step(step, &mut out);
             }
             (State::Binding, Input::Bound(result)) => self.on_bound(result, &mut out),
+            (State::Registering, Input::InviteChecked(status)) => {
+                self.on_invite_checked(status, &mut out)
+            }
+            (State::Registering, Input::Registered(result)) => self.on_registered(result, &mut out),
             (_, Input::Stream(StreamEvent::Open(_))) => {
                 self.close(
                     &mut out,
@@ -355,6 +413,11 @@ impl C2sNegotiator {
                 }
                 features.append_child(cb);
             }
+            if self.settings.registration {
+                for ns in [NS_REGISTER_FEATURE, NS_INVITE, NS_IBR_TOKEN] {
+                    features.append_child(Element::new("register", ns));
+                }
+            }
             features.append_child(self.limits_feature());
         } else {
             features.append_child(Element::new("bind", ns::BIND));
@@ -418,6 +481,9 @@ impl C2sNegotiator {
             );
         }
         if !self.authenticated {
+            if self.settings.registration && is_registration_iq(&el) {
+                return self.on_registration_iq(el, out);
+            }
             return self.close(
                 out,
                 StreamError::with_text(StreamCondition::NotAuthorized, "log in first"),
@@ -466,6 +532,116 @@ impl C2sNegotiator {
             out,
             StreamError::with_text(StreamCondition::NotAuthorized, "bind a resource first"),
         );
+    }
+
+    /// A registration IQ before login (see [`is_registration_iq`]).
+    fn on_registration_iq(&mut self, el: Element, out: &mut Vec<Action>) {
+        if IqType::of(&el) == Some(IqType::Get) {
+            out.push(Action::Send(pre_login_reply(iq_result_with(
+                &el,
+                registration_form(),
+            ))));
+            return;
+        }
+        self.registration_attempts += 1;
+        if self.registration_attempts > MAX_REGISTRATION_ATTEMPTS {
+            return self.close(
+                out,
+                StreamError::with_text(
+                    StreamCondition::PolicyViolation,
+                    "too many registration attempts",
+                ),
+            );
+        }
+        if let Some(preauth) = el.get_child("preauth", NS_PARS) {
+            let token = preauth.attr("token").unwrap_or_default().to_owned();
+            self.state = State::Registering;
+            self.registration_request = Some(el);
+            out.push(Action::CheckInvite { token });
+            return;
+        }
+        let Some(query) = el.get_child("query", NS_REGISTER) else {
+            return self.registration_error(
+                &el,
+                StanzaError::new(StanzaCondition::BadRequest),
+                out,
+            );
+        };
+        let field = |name: &str| query.get_child(name, NS_REGISTER).map(Element::text);
+        let (Some(username), Some(password)) = (field("username"), field("password")) else {
+            let err = StanzaError::with_text(
+                StanzaCondition::BadRequest,
+                "a registration needs <username/> and <password/>",
+            );
+            return self.registration_error(&el, err, out);
+        };
+        // Nodeprep (RFC 7622's predecessor profile, as Prosody), which also bounds the length.
+        let Ok(node) = jid::NodePart::new(&username) else {
+            let err = StanzaError::with_text(
+                StanzaCondition::NotAcceptable,
+                "The requested username is invalid.",
+            );
+            return self.registration_error(&el, err, out);
+        };
+        self.state = State::Registering;
+        self.registration_request = Some(el);
+        out.push(Action::Register {
+            username: node.as_str().to_owned(),
+            password,
+            invite_token: self.invite_token.clone(),
+        });
+    }
+
+    fn registration_error(&mut self, request: &Element, err: StanzaError, out: &mut Vec<Action>) {
+        out.push(Action::Send(pre_login_reply(error_reply(request, &err))));
+    }
+
+    fn on_invite_checked(&mut self, status: InviteStatus, out: &mut Vec<Action>) {
+        let Some(request) = self.registration_request.take() else {
+            return self.close(out, StreamError::new(StreamCondition::InternalServerError));
+        };
+        self.state = State::Negotiating;
+        let err = match status {
+            InviteStatus::Valid => {
+                self.invite_token = request
+                    .get_child("preauth", NS_PARS)
+                    .and_then(|p| p.attr("token"))
+                    .map(str::to_owned);
+                out.push(Action::Send(pre_login_reply(crate::stanza::iq_result(
+                    &request,
+                ))));
+                return;
+            }
+            // item-not-found rather than Prosody's forbidden: Snikket Android shows "invalid invite" for it only
+            // (spec §5.5 A, DECISION).
+            InviteStatus::Invalid => StanzaError::with_text(
+                StanzaCondition::ItemNotFound,
+                "The invite token is invalid or expired",
+            )
+            .with_type(crate::errors::ErrorType::Cancel),
+            InviteStatus::NoRegistration => StanzaError::with_text(
+                StanzaCondition::Forbidden,
+                "This invite does not allow registration",
+            ),
+        };
+        self.registration_error(&request, err, out);
+    }
+
+    fn on_registered(&mut self, result: Result<(), StanzaError>, out: &mut Vec<Action>) {
+        let Some(request) = self.registration_request.take() else {
+            return self.close(out, StreamError::new(StreamCondition::InternalServerError));
+        };
+        self.state = State::Negotiating;
+        match result {
+            Ok(()) => {
+                // The invite is spent; a further registration on this stream needs a new one.
+                self.invite_token = None;
+                out.push(Action::Send(pre_login_reply(crate::stanza::iq_result(
+                    &request,
+                ))));
+            }
+            Err(err) => self.registration_error(&request, err, out),
+        }
     }
 
     fn on_auth(&mut self, el: &Element, out: &mut Vec<Action>) {
@@ -629,6 +805,60 @@ impl C2sNegotiator {
     }
 }
 
+/// Whether a stanza before login belongs to registration: a `<preauth/>` set, or a `jabber:iq:register` get or set.
+fn is_registration_iq(el: &Element) -> bool {
+    if !el.is("iq", ns::CLIENT) {
+        return false;
+    }
+    match IqType::of(el) {
+        Some(IqType::Set) => el.has_child("preauth", NS_PARS) || el.has_child("query", NS_REGISTER),
+        Some(IqType::Get) => el.has_child("query", NS_REGISTER),
+        _ => false,
+    }
+}
+
+/// The registration form (spec §5.5 A step 3): instructions, the legacy fields the apps need, and the same as a
+/// data form.
+fn registration_form() -> Element {
+    let field = |var: &str, kind: &str, label: &str| {
+        Element::new("field", NS_DATA)
+            .with_attr("var", var)
+            .with_attr("type", kind)
+            .with_attr("label", label)
+            .with_child(Element::new("required", NS_DATA))
+    };
+    let form = Element::new("x", NS_DATA)
+        .with_attr("type", "form")
+        .with_child(Element::new("title", NS_DATA).with_text("Creating a new account"))
+        .with_child(
+            Element::new("instructions", NS_DATA)
+                .with_text("Choose a username and password for use with this service."),
+        )
+        .with_child(
+            Element::new("field", NS_DATA)
+                .with_attr("var", "FORM_TYPE")
+                .with_attr("type", "hidden")
+                .with_child(Element::new("value", NS_DATA).with_text(NS_REGISTER)),
+        )
+        .with_child(field("username", "text-single", "Username"))
+        .with_child(field("password", "text-private", "Password"));
+    Element::new("query", NS_REGISTER)
+        .with_child(
+            Element::new("instructions", NS_REGISTER)
+                .with_text("Choose a username and password for use with this service."),
+        )
+        .with_child(Element::new("username", NS_REGISTER))
+        .with_child(Element::new("password", NS_REGISTER))
+        .with_child(form)
+}
+
+/// A reply on a stream without an address yet: no `to` (the client has no JID). The `from` stays: clients match
+/// replies by the address they asked (slixmpp waits for one from the domain when it sent `to` the domain).
+fn pre_login_reply(mut reply: Element) -> Element {
+    reply.remove_attr("to");
+    reply
+}
+
 /// `<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><condition/>[<text/>]</failure>`.
 fn sasl_failure(condition: &str, text: Option<&str>) -> Element {
     let mut failure =
@@ -697,6 +927,7 @@ mod tests {
             max_unauthenticated_stanza_bytes: 16_384,
             max_auth_failures: 2,
             session_features: Vec::new(),
+            registration: true,
         }
     }
 
@@ -984,6 +1215,160 @@ mod tests {
         let mut n = secure_negotiator();
         let actions = n.handle(element(Element::new("message", ns::CLIENT)));
         assert_eq!(closed_with(&actions), Some(StreamCondition::NotAuthorized));
+    }
+
+    fn iq(kind: &str, id: &str, payload: Element) -> Input {
+        element(
+            Element::new("iq", ns::CLIENT)
+                .with_attr("type", kind)
+                .with_attr("id", id)
+                .with_attr("to", DOMAIN)
+                .with_child(payload),
+        )
+    }
+
+    fn preauth(token: &str) -> Input {
+        iq(
+            "set",
+            "p",
+            Element::new("preauth", NS_PARS).with_attr("token", token),
+        )
+    }
+
+    fn register_set(username: &str, password: &str) -> Input {
+        iq(
+            "set",
+            "r",
+            Element::new("query", NS_REGISTER)
+                .with_child(Element::new("username", NS_REGISTER).with_text(username))
+                .with_child(Element::new("password", NS_REGISTER).with_text(password)),
+        )
+    }
+
+    fn error_condition(el: &Element) -> Option<String> {
+        let error = el.get_child("error", ns::CLIENT)?;
+        error.first_child().map(|c| c.name().to_owned())
+    }
+
+    #[test]
+    fn registration_features_only_after_tls() {
+        let mut n = C2sNegotiator::new(settings(), None);
+        let actions = n.handle(good_header());
+        let features = sent(&actions)[0];
+        assert!(!features.has_child("register", NS_REGISTER_FEATURE));
+        // Before TLS a registration IQ is refused like any stanza.
+        let actions = n.handle(preauth("abc"));
+        assert_eq!(
+            closed_with(&actions),
+            Some(StreamCondition::PolicyViolation)
+        );
+
+        let mut n = C2sNegotiator::new(settings(), Some(ChannelBindings::default()));
+        let actions = n.handle(good_header());
+        let features = sent(&actions)[0];
+        for ns in [NS_REGISTER_FEATURE, NS_INVITE, NS_IBR_TOKEN] {
+            assert!(features.has_child("register", ns), "{ns}");
+        }
+
+        let mut off = settings();
+        off.registration = false;
+        let mut n = C2sNegotiator::new(off, Some(ChannelBindings::default()));
+        let actions = n.handle(good_header());
+        assert!(!sent(&actions)[0].has_child("register", NS_REGISTER_FEATURE));
+        let actions = n.handle(preauth("abc"));
+        assert_eq!(closed_with(&actions), Some(StreamCondition::NotAuthorized));
+    }
+
+    #[test]
+    fn registration_form_has_legacy_fields_and_data_form() {
+        let mut n = secure_negotiator();
+        let actions = n.handle(iq("get", "g", Element::new("query", NS_REGISTER)));
+        let reply = sent(&actions)[0];
+        assert_eq!(reply.attr("type"), Some("result"));
+        assert_eq!(reply.attr("to"), None);
+        let query = reply.get_child("query", NS_REGISTER).unwrap();
+        assert!(query.has_child("username", NS_REGISTER));
+        assert!(query.has_child("password", NS_REGISTER));
+        let form = query.get_child("x", NS_DATA).unwrap();
+        let vars: Vec<_> = form.children().filter_map(|f| f.attr("var")).collect();
+        assert_eq!(vars, ["FORM_TYPE", "username", "password"]);
+    }
+
+    #[test]
+    fn preauth_token_is_checked_and_remembered() {
+        let mut n = secure_negotiator();
+        let actions = n.handle(preauth("bad"));
+        assert_eq!(
+            actions,
+            [Action::CheckInvite {
+                token: "bad".into()
+            }]
+        );
+        let actions = n.handle(Input::InviteChecked(InviteStatus::Invalid));
+        let reply = sent(&actions)[0];
+        assert_eq!(error_condition(reply).as_deref(), Some("item-not-found"));
+
+        // Without an accepted token, the registration goes on with none (the registrar refuses it).
+        assert_eq!(
+            n.handle(register_set("Alice", "long enough password")),
+            [Action::Register {
+                username: "alice".into(),
+                password: "long enough password".into(),
+                invite_token: None
+            }]
+        );
+        n.handle(Input::Registered(Err(StanzaError::new(
+            StanzaCondition::NotAcceptable,
+        ))));
+
+        n.handle(preauth("good"));
+        let actions = n.handle(Input::InviteChecked(InviteStatus::Valid));
+        assert_eq!(sent(&actions)[0].attr("type"), Some("result"));
+        assert_eq!(
+            n.handle(register_set("bob", "long enough password")),
+            [Action::Register {
+                username: "bob".into(),
+                password: "long enough password".into(),
+                invite_token: Some("good".into())
+            }]
+        );
+        let actions = n.handle(Input::Registered(Ok(())));
+        assert_eq!(sent(&actions)[0].attr("type"), Some("result"));
+        // Registered: the stream may log in now.
+        let actions = n.handle(element(
+            Element::new("auth", ns::SASL).with_attr("mechanism", "SCRAM-SHA-1"),
+        ));
+        assert!(
+            matches!(actions.last(), Some(Action::Send(el)) if el.is("challenge", ns::SASL)),
+            "login goes on: {actions:?}"
+        );
+    }
+
+    #[test]
+    fn registration_input_errors_and_attempt_limit() {
+        let mut n = secure_negotiator();
+        let actions = n.handle(register_set("not a@node", "long enough password"));
+        let reply = sent(&actions)[0];
+        assert_eq!(error_condition(reply).as_deref(), Some("not-acceptable"));
+        let actions = n.handle(iq(
+            "set",
+            "x",
+            Element::new("query", NS_REGISTER)
+                .with_child(Element::new("username", NS_REGISTER).with_text("carol")),
+        ));
+        assert_eq!(
+            error_condition(sent(&actions)[0]).as_deref(),
+            Some("bad-request")
+        );
+        for _ in 2..MAX_REGISTRATION_ATTEMPTS {
+            n.handle(preauth("x"));
+            n.handle(Input::InviteChecked(InviteStatus::Invalid));
+        }
+        let actions = n.handle(preauth("x"));
+        assert_eq!(
+            closed_with(&actions),
+            Some(StreamCondition::PolicyViolation)
+        );
     }
 
     #[test]

@@ -22,8 +22,10 @@ p.add_argument("--port", type=int, required=True)
 p.add_argument("--ca", required=True)
 p.add_argument("--jid", required=True)
 p.add_argument("--password", required=True)
-p.add_argument("--token", required=True)
-p.add_argument("--inviter", required=True)
+p.add_argument("--token", help="register with this invite first (else only log in)")
+p.add_argument("--inviter", help="expect this JID in the roster with subscription both")
+p.add_argument("--expect-contact", action="append", default=[], help="a JID the roster must hold, subscription both")
+p.add_argument("--expect-group", help="the roster group every expected contact must be in")
 p.add_argument("-v", action="store_true")
 args = p.parse_args()
 logging.basicConfig(level=logging.DEBUG if args.v else logging.ERROR)
@@ -49,7 +51,8 @@ class Client(slixmpp.ClientXMPP):
         self.started = loop.create_future()
         self.registered = loop.create_future()
         self.add_filter("in", self.note_features)
-        self.add_event_handler("register", self.register)
+        if args.token:
+            self.add_event_handler("register", self.register)
         self.add_event_handler("session_start", lambda _: self.started.done() or self.started.set_result(None))
         self.add_event_handler("failed_auth", lambda _: self.started.done() or self.started.set_exception(Exception("auth failed")))
 
@@ -102,14 +105,20 @@ class Client(slixmpp.ClientXMPP):
 async def main():
     client = Client()
     client.connect(args.host, args.port)
-    await asyncio.wait_for(client.registered, TIMEOUT)
+    if args.token:
+        await asyncio.wait_for(client.registered, TIMEOUT)
     await asyncio.wait_for(client.started, TIMEOUT)
     print("LOGGED_IN")
     await client.get_roster(timeout=TIMEOUT)
     items = {jid: client.client_roster[jid]["subscription"] for jid in client.client_roster}
-    if items.get(args.inviter) != "both":
-        fail(f"roster {items}")
-    print("ROSTER_OK")
+    expected = args.expect_contact + ([args.inviter] if args.inviter else [])
+    for contact in expected:
+        if items.get(contact) != "both":
+            fail(f"{contact} not 'both' in roster {items}")
+        groups = client.client_roster[contact]["groups"]
+        if args.expect_group and args.expect_group not in groups:
+            fail(f"{contact} not in group {args.expect_group!r}: {groups}")
+    print("ROSTER_OK", " ".join(sorted(items)))
     client.disconnect()
     await asyncio.sleep(0.2)
     print("PASS")

@@ -10,6 +10,7 @@ pub mod client;
 pub mod conn;
 pub mod hist;
 pub mod im;
+pub mod onboard;
 pub mod procstat;
 pub mod scan;
 pub mod scram;

@@ -171,7 +171,7 @@ setup_rookery() {
 	: >"$TOKENS"
 	start=$(date +%s.%N)
 	for ((n = 1; n <= N; n++)); do
-		env "${ROOKERY_ENV[@]}" "$ROOKERY" create-invite --group "${circle_ids[$(circle_of "$n")]}" >"$dir/invite.out" 2>>"$dir/cli.log" ||
+		env "${ROOKERY_ENV[@]}" "$ROOKERY" create-invite --group="${circle_ids[$(circle_of "$n")]}" >"$dir/invite.out" 2>>"$dir/cli.log" ||
 			die "rookery create-invite failed: $(tail -n 5 "$dir/cli.log")"
 		sed -n 's#^Your invite link: .*/invite/\([^/]*\)/\{0,1\}$#\1#p' "$dir/invite.out" >>"$TOKENS"
 	done

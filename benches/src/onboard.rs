@@ -208,3 +208,116 @@ pub async fn login_storm(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::Security;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    /// A server that answers as an invite-only server does, failing the registration set when its username is
+    /// `refused`; returns what the client sent.
+    async fn serve_once(listener: TcpListener) -> String {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        let mut replies = 0;
+        loop {
+            let n = sock.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+            if seen.ends_with("</stream:stream>") {
+                sock.write_all(b"</stream:stream>").await.unwrap();
+                break;
+            }
+            if replies == 0 && seen.contains("<stream:stream") {
+                sock.write_all(b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><stream:features><register xmlns='urn:xmpp:ibr-token:0'/></stream:features>").await.unwrap();
+                replies += 1;
+            }
+            for (id, body) in [
+                ("preauth", ""),
+                (
+                    "reg-get",
+                    "<query xmlns='jabber:iq:register'><username/><password/></query>",
+                ),
+                ("reg-set", ""),
+            ] {
+                let asked = format!("id='{id}'");
+                let answered = format!("answered {id}");
+                if seen.contains(&asked) && !seen.contains(&answered) {
+                    let kind = if id == "reg-set" && seen.contains("<username>refused<") {
+                        "error"
+                    } else {
+                        "result"
+                    };
+                    sock.write_all(format!("<iq type='{kind}' id='{id}'>{body}</iq>").as_bytes())
+                        .await
+                        .unwrap();
+                    seen.push_str(&answered);
+                }
+            }
+        }
+        seen
+    }
+
+    async fn run(username: &str) -> (anyhow::Result<()>, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = Target {
+            addr: listener.local_addr().unwrap(),
+            domain: "x".to_owned(),
+            security: Security::Plain,
+            step_timeout: Duration::from_secs(5),
+        };
+        let server = tokio::spawn(serve_once(listener));
+        let account = NewAccount {
+            token: "t0k'en".to_owned(),
+            username: username.to_owned(),
+            password: "pass<word".to_owned(),
+        };
+        let result = register_one(&target, &account).await;
+        (result, server.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn registers_as_the_app_does() {
+        let (result, seen) = run("alice").await;
+        result.unwrap();
+        let preauth = seen
+            .find("<preauth xmlns='urn:xmpp:pars:0' token='t0k&apos;en'/>")
+            .unwrap();
+        let get = seen.find("<iq type='get' id='reg-get'>").unwrap();
+        let set = seen
+            .find("<username>alice</username><password>pass&lt;word</password>")
+            .unwrap();
+        assert!(preauth < get && get < set, "{seen}");
+        assert!(seen.ends_with("</stream:stream>"), "{seen}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_registration_fails() {
+        let (result, _) = run("refused").await;
+        let err = result.unwrap_err();
+        assert!(
+            err.to_string().contains("the registration was refused"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn latency_quantiles() {
+        let s = Storm {
+            done: 3,
+            wall: Duration::from_secs(1),
+            latencies: [1, 2, 3].map(Duration::from_millis).to_vec(),
+            server_cpu: None,
+            server_cpu_ticks: None,
+            roster_items: 0,
+        };
+        assert_eq!(s.latency(0.5), Duration::from_millis(2));
+        assert_eq!(s.latency(1.0), Duration::from_millis(3));
+        assert!((s.rate() - 3.0).abs() < 1e-9);
+    }
+}

@@ -224,7 +224,8 @@ pub async fn login(target: &Target, auth: &Auth, resource: &str) -> anyhow::Resu
         .with_context(|| format!("login of {} failed", auth.who()))
 }
 
-async fn login_steps(target: &Target, auth: &Auth, resource: &str) -> anyhow::Result<Session> {
+/// TCP, then STARTTLS if `target` wants it: the negotiation and the stream features offered after it.
+async fn connect_secured(target: &Target) -> anyhow::Result<(Negotiation, Vec<u8>)> {
     let tcp = timeout(target.step_timeout, TcpStream::connect(target.addr))
         .await
         .map_err(|_| anyhow!("timed out connecting to {}", target.addr))?
@@ -272,6 +273,55 @@ async fn login_steps(target: &Target, auth: &Auth, resource: &str) -> anyhow::Re
         n.conn = Conn::Tls(Box::new(tls_stream));
         features = n.features("the stream features after TLS").await?;
     }
+    Ok((n, features))
+}
+
+/// A secured stream before authentication, for what clients do there (in-band registration by invite).
+pub struct Unauthenticated {
+    n: Negotiation,
+    /// The stream features offered (after STARTTLS, if any).
+    pub features: Vec<u8>,
+}
+
+impl Unauthenticated {
+    /// Connects and secures the stream as [`login`] does, and stops before SASL.
+    pub async fn connect(target: &Target) -> anyhow::Result<Self> {
+        let (n, features) = connect_secured(target).await?;
+        Ok(Self { n, features })
+    }
+
+    /// Sends `<iq type='{kind}' id='{id}'>{payload}</iq>` and returns the reply with that id (result or error).
+    pub async fn iq(&mut self, kind: &str, id: &str, payload: &str) -> anyhow::Result<Vec<u8>> {
+        let step = format!("the reply to IQ {id}");
+        self.n
+            .send(
+                format!("<iq type='{kind}' id='{id}'>{payload}</iq>").as_bytes(),
+                &step,
+            )
+            .await?;
+        loop {
+            let iq = self.n.expect(&["iq"], &step).await?;
+            if scan::attr(&iq, "id").as_deref() == Some(id) {
+                return Ok(iq);
+            }
+        }
+    }
+
+    /// Closes the stream and waits (briefly) for the server to close its side.
+    pub async fn close(mut self) {
+        let _ = timeout(self.n.step_timeout, async {
+            self.n.conn.write_all(b"</stream:stream>").await?;
+            self.n.conn.flush().await?;
+            let mut sink = [0u8; 4096];
+            while self.n.conn.read(&mut sink).await? > 0 {}
+            io::Result::Ok(())
+        })
+        .await;
+    }
+}
+
+async fn login_steps(target: &Target, auth: &Auth, resource: &str) -> anyhow::Result<Session> {
+    let (mut n, features) = connect_secured(target).await?;
 
     let mechanism = auth.mechanism();
     let offered = scan::texts(&features, "mechanism");

@@ -3,6 +3,7 @@
 //! The load generator talks raw XMPP over TCP (STARTTLS, SASL SCRAM, resource binding) and then counts stanzas
 //! with cheap byte scans, so that it stays far faster than the server under test. See `w1/README.md`. `imbench`
 //! measures instant-messaging work (presence fan-out, a large roster, offline storage); see `im/README.md`.
+//! `onboardbench` measures registration by invite and login storms; see `onboarding/run.sh`.
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod client;
 pub mod conn;
 pub mod hist;
 pub mod im;
+pub mod onboard;
 pub mod procstat;
 pub mod scan;
 pub mod scram;

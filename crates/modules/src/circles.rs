@@ -22,7 +22,7 @@ use rookery_core::{BoxFuture, Module, Registry, Server, Session, SessionHandler,
 use rookery_store::{Circle, DEFAULT_CIRCLE, RosterItem, StoreError, Subscription};
 use tracing::{info, warn};
 
-use crate::roster::{MAX_GROUPS_PER_ITEM, MAX_NAME_BYTES, lock_roster, save_item};
+use crate::roster::{MAX_GROUPS_PER_ITEM, MAX_NAME_BYTES, lock_rosters, push};
 
 /// Runs the contact-list sync at every resource bind. The sync is done before the session's initial presence is
 /// read, so that presence goes to the new contacts and probes them like any other.
@@ -119,46 +119,75 @@ pub async fn sync_user(server: &Arc<Server>, username: &str) -> Result<usize, St
     if contacts.is_empty() {
         return Ok(0);
     }
-    let roster = server.store.roster();
-    // One read of the user's roster for every pair; one read of each contact's item for the user.
-    let own: BTreeMap<String, RosterItem> = roster
-        .get(username)
-        .await?
-        .items
-        .into_iter()
-        .map(|item| (item.contact.clone(), item))
-        .collect();
     let user_jid = bare_jid(server, username);
-    let mut changed = 0;
-    for (member, groups) in &contacts {
-        let contact_jid = bare_jid(server, member);
-        let own_done = own
-            .get(&contact_jid)
-            .is_some_and(|item| is_synced(item, groups));
-        let theirs_done = roster
-            .item(member, &user_jid)
+    let roster = server.store.roster();
+    let synced_pairs: Vec<String> = {
+        // Every roster the sync may write is locked, in stripe order (see `lock_rosters`), while it reads and
+        // writes; nothing is routed meanwhile.
+        let owners = std::iter::once(username).chain(contacts.keys().map(String::as_str));
+        let _locks = lock_rosters(owners).await;
+        // The user's own roster, read once. A pair whose item on the user's side is already what the circles make
+        // it was synced before (both sides are written together): at an ordinary login nothing else is read.
+        let own: BTreeMap<String, RosterItem> = roster
+            .get(username)
             .await?
-            .is_some_and(|item| is_synced(&item, groups));
-        if own_done && theirs_done {
-            continue;
+            .items
+            .into_iter()
+            .map(|item| (item.contact.clone(), item))
+            .collect();
+        let mut changes: Vec<(String, RosterItem)> = Vec::new();
+        let mut pairs = Vec::new();
+        for (member, groups) in &contacts {
+            let contact_jid = bare_jid(server, member);
+            let mut mine = own
+                .get(&contact_jid)
+                .cloned()
+                .unwrap_or_else(|| RosterItem::new(&contact_jid));
+            if !make_synced(&mut mine, groups) && own.contains_key(&contact_jid) {
+                continue;
+            }
+            let mut theirs = roster
+                .item(member, &user_jid)
+                .await?
+                .unwrap_or_else(|| RosterItem::new(&user_jid));
+            make_synced(&mut theirs, groups);
+            changes.push((username.to_owned(), mine));
+            changes.push((member.clone(), theirs));
+            pairs.push(member.clone());
         }
-        // One roster lock at a time, and none while presence is routed below.
-        sync_side(server, username, &contact_jid, groups).await?;
-        sync_side(server, member, &user_jid, groups).await?;
-        // Both may be online already (a member added while they are): each sees the other's current presence at
-        // once. At a login, the new session is not available yet; its initial presence probes as usual.
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        // One transaction for the whole circle: joining a circle of hundreds is one commit, not hundreds.
+        let versions = roster
+            .put_many(&changes, server.config.limits.roster_max_items)
+            .await?;
+        for ((owner, item), version) in changes.iter().zip(versions) {
+            match version {
+                Some(version) => push(server, owner, item, version, false).await,
+                // A full roster: the owner keeps what it has; the other side still gets its item.
+                None => {
+                    warn!(account = %owner, contact = %item.contact, "cannot add a circle contact")
+                }
+            }
+        }
+        pairs
+    };
+    // Both may be online already (a member added while they are): each sees the other's current presence at
+    // once. At a login, the new session is not available yet; its initial presence probes as usual.
+    for member in &synced_pairs {
+        let contact_jid = bare_jid(server, member);
         crate::presence::send_available_presences(server, username, &contact_jid).await;
         crate::presence::send_available_presences(server, member, &user_jid).await;
-        changed += 1;
     }
-    if changed > 0 {
+    if !synced_pairs.is_empty() {
         info!(
             account = username,
-            contacts = changed,
+            contacts = synced_pairs.len(),
             "circle contacts synced"
         );
     }
-    Ok(changed)
+    Ok(synced_pairs.len())
 }
 
 /// Every other member of the user's circles, each with the names of the circles they share.
@@ -178,34 +207,8 @@ async fn circle_contacts(
     Ok(contacts)
 }
 
-/// Brings one side of a pair up to date under that roster's lock, re-reading the item inside it.
-async fn sync_side(
-    server: &Arc<Server>,
-    owner: &str,
-    contact: &str,
-    groups: &BTreeSet<String>,
-) -> Result<(), StoreError> {
-    let _lock = lock_roster(owner).await;
-    let roster = server.store.roster();
-    let current = roster.item(owner, contact).await?;
-    let had_item = current.is_some();
-    let mut item = current.unwrap_or_else(|| RosterItem::new(contact));
-    let changed = make_synced(&mut item, groups);
-    // A request the owner never answered is answered by the circle.
-    let had_request = roster.remove_pending_in(owner, contact).await?;
-    if !changed && had_item {
-        return Ok(());
-    }
-    if let Err(err) = save_item(server, owner, &item).await {
-        // A full roster: the owner keeps what it has; the other side still gets its item.
-        warn!(account = owner, %contact, ?err, "cannot add a circle contact");
-    } else if had_request {
-        info!(account = owner, %contact, "pending subscription request answered by a circle");
-    }
-    Ok(())
-}
-
 /// Whether an item already is what the circles make it.
+#[cfg(test)]
 fn is_synced(item: &RosterItem, groups: &BTreeSet<String>) -> bool {
     let mut copy = item.clone();
     !make_synced(&mut copy, groups)

@@ -292,7 +292,7 @@ pub async fn save_item(
 }
 
 /// A roster push (RFC 6121 §2.1.6) to every resource of the account that has asked for its roster.
-async fn push(
+pub(crate) async fn push(
     server: &Arc<Server>,
     username: &str,
     item: &RosterItem,
@@ -350,20 +350,41 @@ pub async fn send_subscription(server: &Arc<Server>, username: &str, contact: &s
 /// contact) answering at once would otherwise each write back what they read. Striped, so the locks take fixed
 /// memory. Never hold one while routing: the recipient's handler may need another (or the same) stripe.
 pub(crate) async fn lock_roster(username: &str) -> tokio::sync::MutexGuard<'static, ()> {
+    let stripes = roster_lock_stripes();
+    stripes[stripe_of(username)].lock().await
+}
+
+/// Locks the rosters of many accounts at once (a circle's members), taking their stripes in ascending order so
+/// that two such callers cannot deadlock; single-account callers take one stripe and never wait while holding it.
+pub(crate) async fn lock_rosters<'a>(
+    usernames: impl IntoIterator<Item = &'a str>,
+) -> Vec<tokio::sync::MutexGuard<'static, ()>> {
+    let mut indices: Vec<usize> = usernames.into_iter().map(stripe_of).collect();
+    indices.sort_unstable();
+    indices.dedup();
+    let stripes = roster_lock_stripes();
+    let mut guards = Vec::with_capacity(indices.len());
+    for index in indices {
+        guards.push(stripes[index].lock().await);
+    }
+    guards
+}
+
+fn roster_lock_stripes() -> &'static [tokio::sync::Mutex<()>] {
+    static STRIPES: std::sync::LazyLock<Vec<tokio::sync::Mutex<()>>> =
+        std::sync::LazyLock::new(|| {
+            (0..ROSTER_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect()
+        });
+    &STRIPES
+}
+
+fn stripe_of(username: &str) -> usize {
     use std::hash::BuildHasher;
-    static STRIPES: std::sync::LazyLock<(
-        std::collections::hash_map::RandomState,
-        Vec<tokio::sync::Mutex<()>>,
-    )> = std::sync::LazyLock::new(|| {
-        let stripes = (0..ROSTER_LOCK_STRIPES)
-            .map(|_| tokio::sync::Mutex::new(()))
-            .collect();
-        (std::collections::hash_map::RandomState::new(), stripes)
-    });
-    let (hasher, stripes) = &*STRIPES;
-    let index =
-        usize::try_from(hasher.hash_one(username) % ROSTER_LOCK_STRIPES as u64).unwrap_or(0);
-    stripes[index].lock().await
+    static HASHER: std::sync::LazyLock<std::collections::hash_map::RandomState> =
+        std::sync::LazyLock::new(std::collections::hash_map::RandomState::new);
+    usize::try_from(HASHER.hash_one(username) % ROSTER_LOCK_STRIPES as u64).unwrap_or(0)
 }
 
 const ROSTER_LOCK_STRIPES: usize = 64;

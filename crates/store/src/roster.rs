@@ -189,6 +189,24 @@ impl Rosters {
         }
     }
 
+    /// Adds or replaces many items of many rosters in one transaction (one commit, however many), forgetting the
+    /// pending request of each item's contact: what joining a circle of hundreds needs. Each item gets its owner's
+    /// new roster version, or `None` when that roster is full (the item is then left out, the others stored).
+    pub async fn put_many(
+        &self,
+        changes: &[(String, RosterItem)],
+        max_items: usize,
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        if changes.iter().any(|(_, item)| item.contact.is_empty()) {
+            return Err(StoreError::InvalidInput(
+                "a roster item needs a contact".into(),
+            ));
+        }
+        match &self.store.backend {
+            Backend::Sqlite(s) => sqlite::roster::put_many(s, changes, max_items).await,
+        }
+    }
+
     /// Removes an item; the roster's new version, or `None` if there was no such item.
     pub async fn remove(&self, owner: &str, contact: &str) -> Result<Option<i64>, StoreError> {
         match &self.store.backend {

@@ -255,3 +255,49 @@ fn subscription_halves() {
         assert_eq!(Subscription::parse(s.as_str()), Some(s));
     }
 }
+
+#[tokio::test]
+async fn many_items_of_many_rosters_in_one_write() {
+    let store = store_with(&["alice", "bob", "carol"]).await;
+    let roster = store.roster();
+    roster
+        .add_pending_in("bob", "alice@example.com", "<presence/>", 10)
+        .await
+        .unwrap();
+    roster
+        .put("carol", &item("x@example.com", &[]), 1)
+        .await
+        .unwrap();
+    let changes = vec![
+        ("alice".to_owned(), item("bob@example.com", &["Circle"])),
+        ("bob".to_owned(), item("alice@example.com", &["Circle"])),
+        // carol's roster is full (limit 1): this one is left out, the others stored.
+        ("carol".to_owned(), item("alice@example.com", &["Circle"])),
+    ];
+    let versions = roster.put_many(&changes, 1).await.unwrap();
+    assert!(versions[0].is_some() && versions[1].is_some());
+    assert_eq!(versions[2], None);
+    assert_eq!(
+        roster
+            .item("bob", "alice@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .groups,
+        ["Circle"]
+    );
+    assert!(
+        !roster
+            .has_pending_in("bob", "alice@example.com")
+            .await
+            .unwrap(),
+        "the request is answered"
+    );
+    assert!(
+        roster
+            .item("carol", "alice@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -151,16 +151,53 @@ pub(crate) async fn put(
     max_items: usize,
 ) -> Result<i64, StoreError> {
     let mut tx = s.writer().begin_with("BEGIN IMMEDIATE").await?;
+    let version = put_in(&mut tx, owner, item, max_items).await?;
+    tx.commit().await?;
+    Ok(version)
+}
+
+pub(crate) async fn put_many(
+    s: &SqliteStore,
+    changes: &[(String, RosterItem)],
+    max_items: usize,
+) -> Result<Vec<Option<i64>>, StoreError> {
+    let mut tx = s.writer().begin_with("BEGIN IMMEDIATE").await?;
+    let mut versions = Vec::with_capacity(changes.len());
+    for (owner, item) in changes {
+        versions.push(match put_in(&mut tx, owner, item, max_items).await {
+            Ok(version) => {
+                sqlx::query("DELETE FROM roster_pending_in WHERE owner = $1 AND contact = $2")
+                    .bind(owner)
+                    .bind(&item.contact)
+                    .execute(&mut *tx)
+                    .await?;
+                Some(version)
+            }
+            Err(StoreError::LimitReached(_)) => None,
+            Err(err) => return Err(err),
+        });
+    }
+    tx.commit().await?;
+    Ok(versions)
+}
+
+/// Adds or replaces one item inside a write transaction; the roster's new version.
+async fn put_in(
+    conn: &mut SqliteConnection,
+    owner: &str,
+    item: &RosterItem,
+    max_items: usize,
+) -> Result<i64, StoreError> {
     let exists: Option<i64> =
         sqlx::query_scalar("SELECT 1 FROM roster_items WHERE owner = $1 AND contact = $2")
             .bind(owner)
             .bind(&item.contact)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
     if exists.is_none() {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM roster_items WHERE owner = $1")
             .bind(owner)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *conn)
             .await?;
         if usize::try_from(n).unwrap_or(usize::MAX) >= max_items {
             return Err(StoreError::LimitReached(format!(
@@ -180,12 +217,12 @@ pub(crate) async fn put(
     .bind(item.subscription.as_str())
     .bind(item.ask)
     .bind(item.approved)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     sqlx::query("DELETE FROM roster_groups WHERE owner = $1 AND contact = $2")
         .bind(owner)
         .bind(&item.contact)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     for group in &item.groups {
         sqlx::query(
@@ -195,12 +232,10 @@ pub(crate) async fn put(
         .bind(owner)
         .bind(&item.contact)
         .bind(group)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    let version = bump_version(&mut tx, owner).await?;
-    tx.commit().await?;
-    Ok(version)
+    bump_version(conn, owner).await
 }
 
 pub(crate) async fn remove(

@@ -157,6 +157,11 @@ setup_rookery() {
 	SERVER_PID=$!
 	STARTED+=("$SERVER_PID")
 	wait_listening "$SERVER_PID" "$SERVER_PORT" "$dir/server.log"
+	# The ports are bound a moment before the server has made its default circle: wait for it.
+	for ((k = 0; k < 100; k++)); do
+		env "${ROOKERY_ENV[@]}" "$ROOKERY" circle list 2>/dev/null | grep -qw default && break
+		sleep 0.1
+	done
 	local circle_ids=()
 	if ((CIRCLES == 1 && CIRCLE_SIZE == N)); then
 		circle_ids=(default)

@@ -21,6 +21,7 @@ use rookery_store::{Credentials, Invite, InviteKind, Role, RosterItem, StoreErro
 use tracing::{info, warn};
 
 use crate::register::check_password_policy;
+use crate::support::unix_now;
 
 /// XEP-0379's pre-authentication token namespace.
 pub const NS_PARS: &str = rookery_proto::c2s::NS_PARS;
@@ -69,12 +70,6 @@ fn invalid_invite() -> StanzaError {
 fn internal(err: StoreError) -> StanzaError {
     warn!(%err, "registration storage failed");
     StanzaError::new(StanzaCondition::InternalServerError)
-}
-
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 async fn register(server: &Arc<Server>, request: NewAccount) -> Result<(), StanzaError> {

@@ -486,7 +486,7 @@ async fn accept_contact_invite(
     };
     let for_this_inviter = invite.kind == InviteKind::Contact
         && invite.username.as_deref() == Some(inviter)
-        && invite.is_valid_at(crate::invite_register::unix_now());
+        && invite.is_valid_at(crate::support::unix_now());
     if !for_this_inviter {
         return false;
     }
@@ -894,11 +894,7 @@ async fn send_to(server: &Arc<Server>, presence: &Element, from: &Jid, to: &str,
 }
 
 /// Sends a presence of type `kind` from the account's bare JID to `to`, through the router.
-pub(crate) async fn send_from_account(server: &Arc<Server>, username: &str, to: &str, kind: &str) {
-    send_from_bare(server, username, to, kind).await;
-}
-
-async fn send_from_bare(server: &Arc<Server>, username: &str, to: &str, kind: &str) {
+pub(crate) async fn send_from_bare(server: &Arc<Server>, username: &str, to: &str, kind: &str) {
     let Ok(from) = BareJid::new(&format!("{username}@{}", server.domain)) else {
         return;
     };

@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use crate::support::unix_now;
 use jid::NodePart;
 use rookery_core::{
     BoxFuture, IqHandler, IqOutcome, IqRequest, Module, Origin, Registry, Server, Session, Target,
@@ -235,12 +236,6 @@ pub async fn run_account_cleanup(server: Arc<Server>) {
             () = tokio::time::sleep(interval) => {}
         }
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

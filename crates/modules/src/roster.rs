@@ -257,11 +257,11 @@ async fn remove(server: &Arc<Server>, username: &str, contact: &str) -> Result<(
         None => return Err(StanzaError::new(StanzaCondition::ItemNotFound)),
     };
     if has_to {
-        send_subscription(server, username, contact, "unsubscribe").await;
+        crate::presence::send_from_bare(server, username, contact, "unsubscribe").await;
     }
     if has_from || had_pending_in {
         // Ends its subscription, or declines the request the user never answered.
-        send_subscription(server, username, contact, "unsubscribed").await;
+        crate::presence::send_from_bare(server, username, contact, "unsubscribed").await;
     }
     if has_from {
         // It saw the user's resources: it sees them go (RFC 6121 §3.2.2).
@@ -339,11 +339,6 @@ pub fn item_element(item: &RosterItem) -> Element {
         el.append_child(Element::new("group", NS_ROSTER).with_text(group.as_str()));
     }
     el
-}
-
-/// Sends a subscription stanza of `kind` from the account's bare JID to a contact, through the router.
-pub async fn send_subscription(server: &Arc<Server>, username: &str, contact: &str, kind: &str) {
-    crate::presence::send_from_account(server, username, contact, kind).await;
 }
 
 /// Serialises the read-modify-write changes to one account's roster: two of its resources (or a resource and a

@@ -387,7 +387,10 @@ async fn invite_command(
 ) -> anyhow::Result<()> {
     match command {
         InviteCommand::List => {
-            let valid = store.invites().list_valid(unix_now()).await?;
+            let valid = store
+                .invites()
+                .list_valid(rookery_modules::support::unix_now())
+                .await?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "token\tkind\texpires\troles\tcircles\taccount")?;
             for invite in valid {
@@ -423,12 +426,6 @@ async fn invite_command(
 
 fn dash_if_empty(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// A lifetime in seconds from Prosody's duration syntax (`util.human.io.parse_duration`): a number, optional

@@ -264,6 +264,17 @@ pub struct Limits {
     /// (RFC 6121 §8.5.2.1.1). Prosody sets none. 10,000 holds weeks of a busy family chat and is what the offline
     /// benchmark queues; each message is also bounded by [`Limits::c2s_stanza_size`].
     pub offline_messages_per_user: usize,
+    /// How long a session whose connection was lost waits for its client to resume it (XEP-0198; Snikket's
+    /// `smacks_hibernation_time`, 600 s).
+    pub sm_hibernation: Duration,
+    /// Stanzas sent to a stream-managed client and not yet acknowledged, plus those queued while it hibernates
+    /// (Prosody's `smacks_max_queue_size`, 500). A live connection at the limit waits for an acknowledgement before
+    /// writing more; a hibernating session over it ends, and what it held goes to the account's other resources or
+    /// the offline store.
+    pub sm_max_unacked: usize,
+    /// The same bound in bytes (estimated size), so that 500 large stanzas cannot hold 128 MiB: four times
+    /// [`Limits::session_queue_bytes`].
+    pub sm_max_unacked_bytes: usize,
 }
 
 impl Default for Limits {
@@ -289,6 +300,9 @@ impl Default for Limits {
             max_blocklist_items: 1000,
             account_cleanup_interval: Duration::from_secs(3600),
             offline_messages_per_user: 10_000,
+            sm_hibernation: Duration::from_secs(600),
+            sm_max_unacked: 500,
+            sm_max_unacked_bytes: 4 * 1024 * 1024,
         }
     }
 }

@@ -25,7 +25,9 @@ pub use hooks::{
 pub use module::{Extensions, Module, Registry};
 pub use registration::{AccountRegistrar, NewAccount, Registration};
 pub use router::Origin;
-pub use session::{Caps, DeliveryError, Queued, Session, SessionRegistry, SessionState};
+pub use session::{
+    Caps, DeliveryError, Queued, Session, SessionRegistry, SessionState, estimated_size,
+};
 
 /// The running server's shared state. One per process, shared as `Arc<Server>`.
 pub struct Server {

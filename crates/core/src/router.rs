@@ -404,6 +404,11 @@ impl Server {
                 let Some(from) = stanza.attr("from").and_then(|f| Jid::new(f).ok()) else {
                     return;
                 };
+                // An archive result or a carbon copy was made for that one session; the message it carries went
+                // where it had to go on its own.
+                if is_session_copy(&stanza) {
+                    return;
+                }
                 let to = stanza.attr("to").and_then(|t| Jid::new(t).ok());
                 if !rerouted {
                     // Boxed: routing can come back here (once, with `rerouted` set).
@@ -491,4 +496,12 @@ impl Server {
         self.send_local(error_reply(stanza, &error), &Origin::Local)
             .await;
     }
+}
+
+/// Whether a message is a copy made for one session: a XEP-0313 archive result or a XEP-0280 carbon.
+fn is_session_copy(message: &Element) -> bool {
+    message.children().any(|c| {
+        (c.name() == "result" && c.ns() == "urn:xmpp:mam:2")
+            || ((c.name() == "sent" || c.name() == "received") && c.ns() == "urn:xmpp:carbons:2")
+    })
 }

@@ -243,7 +243,7 @@ impl Session {
 
 /// Roughly how many bytes a stanza takes written out: enough to bound queues by memory, cheap enough for every
 /// stanza (one pass over its nodes, no writing).
-fn estimated_size(el: &Element) -> usize {
+pub fn estimated_size(el: &Element) -> usize {
     let mut size = 2 * el.name().len() + 5;
     for a in el.attributes() {
         size += a.name.len() + a.value.len() + 4;

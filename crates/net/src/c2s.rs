@@ -3,28 +3,37 @@
 //! The task reads bytes into the XML parser, feeds the negotiation state machine until a resource is bound, then
 //! hands stanzas to the router and writes out what the session's queue receives. Writes of queued stanzas are
 //! batched: everything waiting is serialised into one buffer and written with one call.
+//!
+//! XEP-0198 stream management lives here too, since it is about the connection: the task counts what it handles
+//! and writes, keeps what the client has not acknowledged, and when the connection is lost keeps the session
+//! (hibernating, still bound) until the client resumes it on a new connection or the hibernation time is over. Only
+//! then does the session end, and what the client never acknowledged goes back to the router, to the account's
+//! other resources or the offline store: nothing is dropped.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use jid::BareJid;
 use rookery_core::{
     AccountRegistrar, NewAccount, Queued, Registration, Server, Session, SessionHook,
 };
-use rookery_proto::c2s::{Action, C2sNegotiator, C2sSettings, Input, InviteStatus};
-use rookery_proto::{STREAM_CLOSE, StreamCondition, StreamError, write_top_level};
+use rookery_proto::c2s::{Action, C2sNegotiator, C2sSettings, Input, InviteStatus, ResumedSession};
+use rookery_proto::sm::{self, SmRequest, StreamManagement};
+use rookery_proto::{STREAM_CLOSE, StanzaKind, StreamCondition, StreamError, write_top_level};
 use rookery_sasl::{ChannelBindings, Lookup, Mechanism};
 use rookery_tls::CertStore;
 use rookery_xml::{Element, Limits, StreamEvent, StreamParser, ns};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::limiter::ConnectionLimiter;
+use crate::resumption::{Found, ResumableSessions, TakeoverRequest};
 use crate::transport::Transport;
 
 /// How a listener starts its connections.
@@ -45,6 +54,8 @@ pub struct C2sListener {
     pub mode: C2sMode,
     /// Bounds open client connections, in all and per address, across listeners.
     pub limiter: Arc<ConnectionLimiter>,
+    /// Sessions that can be resumed (XEP-0198), shared by every client listener.
+    pub resumable: Arc<ResumableSessions>,
     pub tracker: TaskTracker,
 }
 
@@ -61,6 +72,11 @@ const CLOSING_DRAIN: usize = 256 * 1024;
 const CLOSING_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Failed SASL attempts allowed on one stream.
 const MAX_AUTH_FAILURES: u32 = 3;
+/// How long a resumption waits for the connection that holds the session to hand it over. That connection's task
+/// gives it up even in the middle of a write, so this is only a guard.
+const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(10);
+/// XEP-0203's namespace, for the delay stamp on stanzas sent again after a resumption.
+const NS_DELAY: &str = "urn:xmpp:delay";
 
 impl C2sListener {
     /// Accepts connections until the server shuts down.
@@ -136,7 +152,11 @@ impl C2sListener {
             max_stanza_bytes: limits.c2s_stanza_size,
             max_unauthenticated_stanza_bytes: limits.c2s_unauthenticated_stanza_size,
             max_auth_failures: MAX_AUTH_FAILURES,
-            session_features: self.server.stream_features.clone(),
+            session_features: {
+                let mut features = self.server.stream_features.clone();
+                features.push(sm::feature());
+                features
+            },
             registration: registrar(&self.server).is_some(),
         };
         let conn = Connection {
@@ -152,8 +172,12 @@ impl C2sListener {
             negotiator: C2sNegotiator::new(settings, bindings),
             out: Vec::with_capacity(4096),
             session: None,
+            resumable: Arc::clone(&self.resumable),
             unauthenticated_deadline: deadline,
             done: false,
+            connection_lost: false,
+            pending_takeover: None,
+            resend: VecDeque::new(),
         };
         conn.run().await;
     }
@@ -185,7 +209,7 @@ async fn check_invite(
     token: &str,
 ) -> Result<InviteStatus, rookery_store::StoreError> {
     let invite = server.store.invites().get(token).await?;
-    let now = std::time::SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     Ok(match invite {
@@ -206,10 +230,103 @@ fn channel_bindings(transport: &Transport, certs: &CertStore) -> ChannelBindings
     }
 }
 
-/// A bound session and its queue.
-struct BoundSession {
+/// A bound session and its queue: what a connection serves, and what it hands to another connection that resumes
+/// the session.
+pub(crate) struct BoundSession {
     session: Arc<Session>,
     queue: mpsc::UnboundedReceiver<Queued>,
+    /// Set once the client enabled stream management.
+    sm: Option<SmSession>,
+}
+
+impl BoundSession {
+    fn resumable(&self) -> bool {
+        self.sm.as_ref().is_some_and(|sm| sm.resumption.is_some())
+    }
+}
+
+/// A stanza written to a stream-managed client and not acknowledged yet, or queued for it while it hibernated.
+#[derive(Debug)]
+struct Unacked {
+    stanza: Element,
+    /// See [`Queued::rerouted`].
+    rerouted: bool,
+    /// When it was first written or held, for the delay stamp if it is sent again.
+    since: SystemTime,
+    /// Its estimated size, counted against [`rookery_config::Limits::sm_max_unacked_bytes`].
+    size: usize,
+}
+
+impl Unacked {
+    fn new(queued: Queued) -> Self {
+        let Queued {
+            stanza, rerouted, ..
+        } = queued;
+        Self {
+            size: rookery_core::estimated_size(&stanza),
+            stanza,
+            rerouted,
+            since: SystemTime::now(),
+        }
+    }
+}
+
+/// The stream-management state of a session.
+struct SmSession {
+    counters: StreamManagement<Unacked>,
+    /// Estimated bytes of the unacknowledged and held stanzas.
+    bytes: usize,
+    /// Stanzas taken from the queue while the session hibernated; written after the unacknowledged ones on
+    /// resumption.
+    held: VecDeque<Unacked>,
+    /// Set when the client asked for resumption.
+    resumption: Option<Resumption>,
+}
+
+struct Resumption {
+    id: String,
+    /// Where a connection that resumes the session asks for it.
+    takeovers: mpsc::Receiver<TakeoverRequest>,
+}
+
+impl SmSession {
+    fn new(resumption: Option<Resumption>) -> Self {
+        Self {
+            counters: StreamManagement::default(),
+            bytes: 0,
+            held: VecDeque::new(),
+            resumption,
+        }
+    }
+
+    /// Whether another stanza may be written or held within the limits. At least one always may, however big.
+    fn has_room(&self, limits: &rookery_config::Limits) -> bool {
+        let count = self.counters.unacked().len() + self.held.len();
+        count == 0 || (count < limits.sm_max_unacked && self.bytes < limits.sm_max_unacked_bytes)
+    }
+
+    /// Writes a stanza and keeps it until the client acknowledges it.
+    fn write(&mut self, item: Unacked, out: &mut Vec<u8>) {
+        write_top_level(&item.stanza, out, ns::CLIENT);
+        self.bytes += item.size;
+        self.counters.sent(item);
+    }
+
+    /// Appends an `<r/>` when stanzas wait for an acknowledgement and none is asked for yet: one request per batch
+    /// of writes at most, never a round-trip per stanza.
+    fn request_ack_if_needed(&mut self, out: &mut Vec<u8>) {
+        if self.counters.should_request_ack() {
+            write_top_level(&sm::ack_request(), out, ns::CLIENT);
+            self.counters.ack_request_sent();
+        }
+    }
+
+    /// Everything the client has not acknowledged, and what was held for it, oldest first.
+    fn take_all(&mut self) -> impl Iterator<Item = Unacked> {
+        self.bytes = 0;
+        let unacked = self.counters.take_unacked();
+        unacked.into_iter().chain(std::mem::take(&mut self.held))
+    }
 }
 
 /// One client connection.
@@ -224,9 +341,17 @@ struct Connection {
     /// Serialised output not yet written.
     out: Vec<u8>,
     session: Option<BoundSession>,
+    resumable: Arc<ResumableSessions>,
     unauthenticated_deadline: Instant,
     /// Set once the stream is closed; the task then ends.
     done: bool,
+    /// Set when the connection ended without a stream close from either side: a resumable session then
+    /// hibernates instead of ending.
+    connection_lost: bool,
+    /// A takeover that arrived while a write was blocked: the session is handed over as soon as the loop stops.
+    pending_takeover: Option<TakeoverRequest>,
+    /// After a resumption: the stanzas to write again, once `<resumed/>` is out.
+    resend: VecDeque<Unacked>,
 }
 
 /// What woke the connection's loop.
@@ -234,6 +359,7 @@ enum Wake {
     Shutdown,
     SessionClosed,
     Queued(Option<Queued>),
+    Takeover(Option<TakeoverRequest>),
     Read(std::io::Result<usize>),
     Timeout,
 }
@@ -255,9 +381,24 @@ impl Connection {
             let Some(transport) = self.transport.as_mut() else {
                 break;
             };
-            let (session, queue) = match self.session.as_mut() {
-                Some(bound) => (Some(&bound.session), Some(&mut bound.queue)),
-                None => (None, None),
+            let limits = &self.server.config.limits;
+            let (session, queue, takeovers) = match self.session.as_mut() {
+                Some(bound) => {
+                    // A stream-managed client with as many unacknowledged stanzas as it may have gets nothing more
+                    // until it acknowledges some: its queue fills and slows its senders, as for any slow reader.
+                    let room = bound.sm.as_ref().is_none_or(|sm| sm.has_room(limits));
+                    let takeovers = bound
+                        .sm
+                        .as_mut()
+                        .and_then(|sm| sm.resumption.as_mut())
+                        .map(|r| &mut r.takeovers);
+                    (
+                        Some(&bound.session),
+                        room.then_some(&mut bound.queue),
+                        takeovers,
+                    )
+                }
+                None => (None, None, None),
             };
             // Not biased: a session flooded with incoming stanzas must still read its own client, and a client that
             // sends without pause must still get what is queued for it.
@@ -275,6 +416,12 @@ impl Connection {
                         None => std::future::pending().await,
                     }
                 } => Wake::Queued(queued),
+                takeover = async {
+                    match takeovers {
+                        Some(takeovers) => takeovers.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => Wake::Takeover(takeover),
                 read = transport.read(&mut read_buf) => Wake::Read(read),
                 () = sleep_until(deadline) => Wake::Timeout,
             };
@@ -288,8 +435,16 @@ impl Connection {
                 }
                 Wake::Queued(Some(queued)) => self.write_queued(queued),
                 Wake::Queued(None) => self.done = true,
+                Wake::Takeover(Some(request)) => self.hand_over(request),
+                Wake::Takeover(None) => {
+                    // The registry forgot the session (it cannot while the session lives); stop listening.
+                    if let Some(sm) = self.session.as_mut().and_then(|b| b.sm.as_mut()) {
+                        sm.resumption = None;
+                    }
+                }
                 Wake::Read(Ok(0)) => {
                     debug!("peer closed the connection");
+                    self.connection_lost = true;
                     self.done = true;
                 }
                 Wake::Read(Ok(n)) => {
@@ -299,6 +454,7 @@ impl Connection {
                 }
                 Wake::Read(Err(err)) => {
                     debug!(%err, "read failed");
+                    self.connection_lost = true;
                     self.done = true;
                 }
                 Wake::Timeout if self.session.is_none() => {
@@ -308,32 +464,136 @@ impl Connection {
                     ));
                 }
                 Wake::Timeout => {
-                    // A whitespace keep-alive, as Prosody sends: if the peer is gone, TCP now finds out and the
-                    // next read fails; a quiet but healthy client stays connected.
-                    self.out.push(b' ');
                     idle_deadline = Instant::now() + idle;
+                    match self.session.as_mut().and_then(|b| b.sm.as_mut()) {
+                        // A stream-managed client that did not answer the last request in all this time is gone.
+                        Some(sm) if sm.counters.ack_requested() => {
+                            debug!("no acknowledgement; taking the connection as lost");
+                            self.connection_lost = true;
+                            self.done = true;
+                        }
+                        Some(sm) => {
+                            write_top_level(&sm::ack_request(), &mut self.out, ns::CLIENT);
+                            sm.counters.ack_request_sent();
+                        }
+                        // A whitespace keep-alive, as Prosody sends: if the peer is gone, TCP now finds out and the
+                        // next read fails; a quiet but healthy client stays connected.
+                        None => self.out.push(b' '),
+                    }
                 }
             }
         }
         let _ = self.flush().await;
-        if let Some(mut bound) = self.session.take() {
-            self.server.sessions.unbind(&bound.session);
-            // Whatever is still queued did not reach the client: it is undeliverable (messages are routed again or
-            // kept offline, requests answered), never silently dropped.
-            bound.queue.close();
-            while let Ok(queued) = bound.queue.try_recv() {
-                self.server
-                    .undeliverable(queued.stanza, queued.rerouted)
-                    .await;
+        if let Some(request) = self.pending_takeover.take() {
+            self.hand_over(request);
+            let _ = self.flush().await;
+        }
+        if let Some(bound) = self.session.take() {
+            let hibernate = self.connection_lost
+                && bound.resumable()
+                && !bound.session.is_closing()
+                && !self.server.shutdown.is_cancelled();
+            if hibernate {
+                // Lost, not closed: nothing to say goodbye to.
+                self.transport = None;
+                if let Some(bound) = self.hibernate(bound).await {
+                    self.end_session(bound).await;
+                }
+            } else {
+                self.end_session(bound).await;
             }
-            self.server
-                .hooks
-                .run_session(&self.server, SessionHook::Ended, &bound.session)
-                .await;
-            info!(jid = %bound.session.jid, "session ended");
         }
         if let Some(mut transport) = self.transport.take() {
             let _ = timeout(Duration::from_secs(5), transport.shutdown()).await;
+        }
+    }
+
+    /// Ends a session for good: it is unbound, can no longer be resumed, and whatever did not reach the client (not
+    /// acknowledged, held, or still queued) is undeliverable: messages are routed again or kept offline, requests
+    /// answered; nothing is silently dropped.
+    async fn end_session(&self, mut bound: BoundSession) {
+        self.server.sessions.unbind(&bound.session);
+        bound.queue.close();
+        if let Some(sm) = bound.sm.as_mut() {
+            if let Some(resumption) = sm.resumption.take() {
+                self.resumable
+                    .ended(&resumption.id, sm.counters.handled_count());
+            }
+            for item in sm.take_all() {
+                self.server.undeliverable(item.stanza, item.rerouted).await;
+            }
+        }
+        while let Ok(queued) = bound.queue.try_recv() {
+            self.server
+                .undeliverable(queued.stanza, queued.rerouted)
+                .await;
+        }
+        self.server
+            .hooks
+            .run_session(&self.server, SessionHook::Ended, &bound.session)
+            .await;
+        info!(jid = %bound.session.jid, "session ended");
+    }
+
+    /// Keeps a session whose connection was lost until its client resumes it on another connection (then `None`:
+    /// the session went there) or until it must end: the hibernation time is over, the session was closed or
+    /// replaced, the server shuts down, or more arrived for it than it may hold.
+    async fn hibernate(&self, mut bound: BoundSession) -> Option<BoundSession> {
+        let limits = &self.server.config.limits;
+        let deadline = Instant::now() + limits.sm_hibernation;
+        info!(jid = %bound.session.jid, "connection lost; session hibernating");
+        loop {
+            let BoundSession { session, queue, sm } = &mut bound;
+            let sm = sm.as_mut()?;
+            let takeovers = &mut sm.resumption.as_mut()?.takeovers;
+            tokio::select! {
+                () = self.server.shutdown.cancelled() => return Some(bound),
+                () = session.closed() => return Some(bound),
+                () = sleep_until(deadline) => {
+                    info!(jid = %session.jid, "hibernation over");
+                    return Some(bound);
+                }
+                request = takeovers.recv() => {
+                    let request = request?;
+                    match request.reply.send(Box::new(bound)) {
+                        Ok(()) => return None,
+                        // The new connection gave up waiting: keep hibernating.
+                        Err(returned) => bound = *returned,
+                    }
+                }
+                queued = queue.recv() => {
+                    // Taken from the queue so that senders never wait on a session nobody reads, and kept within
+                    // the same bound as unacknowledged stanzas.
+                    let Some(queued) = queued else { return Some(bound) };
+                    let item = Unacked::new(queued);
+                    sm.bytes += item.size;
+                    sm.held.push_back(item);
+                    if !sm.has_room(limits) {
+                        info!(jid = %session.jid, "too much for a hibernating session; ending it");
+                        return Some(bound);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Another connection resumes this session: hand it over whole, and close this connection.
+    fn hand_over(&mut self, request: TakeoverRequest) {
+        let Some(bound) = self.session.take() else {
+            return;
+        };
+        // What was serialised and not written yet is in the unacknowledged queue: the new connection sends it.
+        self.out.clear();
+        match request.reply.send(Box::new(bound)) {
+            Ok(()) => {
+                info!("session resumed on another connection");
+                self.write_action(Action::Close(StreamError::with_text(
+                    StreamCondition::Conflict,
+                    "the session was resumed on another connection",
+                )));
+            }
+            // The new connection gave up waiting: carry on.
+            Err(returned) => self.session = Some(*returned),
         }
     }
 
@@ -350,21 +610,44 @@ impl Connection {
         } else {
             WRITE_TIMEOUT
         };
-        let result = timeout(limit, async {
+        let write = timeout(limit, async {
             transport.write_all(&self.out).await?;
             transport.flush().await
-        })
-        .await;
+        });
+        // A client whose connection died usually resumes on a new one before this write gives up: a takeover
+        // stops the write, and the session goes to the new connection with everything unacknowledged.
+        let takeovers = self
+            .session
+            .as_mut()
+            .and_then(|b| b.sm.as_mut())
+            .and_then(|sm| sm.resumption.as_mut())
+            .map(|r| &mut r.takeovers);
+        let result = match takeovers {
+            Some(takeovers) => tokio::select! {
+                result = write => Some(result),
+                request = takeovers.recv() => {
+                    self.pending_takeover = request;
+                    None
+                }
+            },
+            None => Some(write.await),
+        };
         self.out.clear();
         match result {
-            Ok(Ok(())) => true,
-            Ok(Err(err)) => {
+            Some(Ok(Ok(()))) => true,
+            Some(Ok(Err(err))) => {
                 debug!(%err, "write failed");
+                self.connection_lost = true;
                 self.done = true;
                 false
             }
-            Err(_) => {
+            Some(Err(_)) => {
                 debug!("write timed out");
+                self.connection_lost = true;
+                self.done = true;
+                false
+            }
+            None => {
                 self.done = true;
                 false
             }
@@ -372,21 +655,186 @@ impl Connection {
     }
 
     /// Serialises a queued stanza and whatever else is waiting, up to one write batch. Each stanza's share of the
-    /// queue budget is released as it is serialised.
+    /// queue budget is released as it is serialised. A stream-managed client gets one `<r/>` after the batch.
     fn write_queued(&mut self, first: Queued) {
-        write_top_level(&first.stanza, &mut self.out, ns::CLIENT);
+        let Some(bound) = self.session.as_mut() else {
+            return;
+        };
+        match bound.sm.as_mut() {
+            Some(sm) => sm.write(Unacked::new(first), &mut self.out),
+            None => write_top_level(&first.stanza, &mut self.out, ns::CLIENT),
+        }
         self.drain_queue(WRITE_BATCH);
+        if let Some(sm) = self.session.as_mut().and_then(|b| b.sm.as_mut()) {
+            sm.request_ack_if_needed(&mut self.out);
+        }
     }
 
-    /// Serialises queued stanzas until `out` holds `up_to` bytes or the queue is empty.
+    /// Serialises queued stanzas until `out` holds `up_to` bytes, the queue is empty, or a stream-managed client
+    /// has as many unacknowledged stanzas as it may.
     fn drain_queue(&mut self, up_to: usize) {
         let Some(bound) = self.session.as_mut() else {
             return;
         };
+        let limits = &self.server.config.limits;
         while self.out.len() < up_to {
-            match bound.queue.try_recv() {
-                Ok(queued) => write_top_level(&queued.stanza, &mut self.out, ns::CLIENT),
-                Err(_) => break,
+            match bound.sm.as_mut() {
+                Some(sm) if !sm.has_room(limits) => break,
+                Some(sm) => match bound.queue.try_recv() {
+                    Ok(queued) => sm.write(Unacked::new(queued), &mut self.out),
+                    Err(_) => break,
+                },
+                None => match bound.queue.try_recv() {
+                    Ok(queued) => write_top_level(&queued.stanza, &mut self.out, ns::CLIENT),
+                    Err(_) => break,
+                },
+            }
+        }
+    }
+
+    /// After `<resumed/>`: writes again what the client did not acknowledge, stamped with when it was first sent,
+    /// then what was held for it while it hibernated.
+    fn write_resent(&mut self) {
+        let Some(sm) = self.session.as_mut().and_then(|b| b.sm.as_mut()) else {
+            return;
+        };
+        let domain = self.server.domain.as_str();
+        for mut item in std::mem::take(&mut self.resend) {
+            stamp_delay(&mut item, domain);
+            sm.write(item, &mut self.out);
+        }
+        sm.request_ack_if_needed(&mut self.out);
+    }
+
+    /// A stream-management element on an established stream.
+    fn on_sm(&mut self, request: Result<SmRequest, sm::SmParseError>) {
+        let Some(bound) = self.session.as_mut() else {
+            return;
+        };
+        match request {
+            Ok(SmRequest::Enable { resume }) => {
+                if bound.sm.is_some() {
+                    write_top_level(
+                        &sm::failed("unexpected-request", None),
+                        &mut self.out,
+                        ns::CLIENT,
+                    );
+                    return;
+                }
+                let resumption = resume.then(|| {
+                    let (id, takeovers) = self.resumable.register(bound.session.username());
+                    Resumption { id, takeovers }
+                });
+                let max = self.server.config.limits.sm_hibernation.as_secs().max(1);
+                let enabled = sm::enabled(resumption.as_ref().map(|r| (r.id.as_str(), max)));
+                write_top_level(&enabled, &mut self.out, ns::CLIENT);
+                bound.sm = Some(SmSession::new(resumption));
+            }
+            Ok(SmRequest::Resume { .. }) => {
+                write_top_level(
+                    &sm::failed("unexpected-request", None),
+                    &mut self.out,
+                    ns::CLIENT,
+                );
+            }
+            Ok(SmRequest::AckRequest) => {
+                // Without stream management there is no count to give (Prosody ignores it too).
+                if let Some(sm) = bound.sm.as_mut() {
+                    write_top_level(
+                        &sm::ack(sm.counters.handled_count()),
+                        &mut self.out,
+                        ns::CLIENT,
+                    );
+                    sm.request_ack_if_needed(&mut self.out);
+                }
+            }
+            Ok(SmRequest::Ack { h }) => {
+                let Some(sm) = bound.sm.as_mut() else {
+                    return;
+                };
+                sm.counters.ack_received();
+                let acked = sm
+                    .counters
+                    .ack(h)
+                    .map(|acked| acked.map(|item| item.size).sum::<usize>());
+                match acked {
+                    Ok(freed) => {
+                        sm.bytes -= freed;
+                        sm.request_ack_if_needed(&mut self.out);
+                    }
+                    Err(too_high) => {
+                        info!(
+                            h,
+                            sent = too_high.sent,
+                            "acknowledgement of stanzas never sent"
+                        );
+                        self.close(
+                            StreamError::with_text(
+                                StreamCondition::UndefinedCondition,
+                                "acknowledged more stanzas than were sent",
+                            )
+                            .with_app_condition(sm::handled_count_too_high(too_high)),
+                        );
+                    }
+                }
+            }
+            Err(err) => {
+                self.close(StreamError::with_text(
+                    StreamCondition::InvalidXml,
+                    format!("malformed stream management element: {err:?}"),
+                ));
+            }
+        }
+    }
+
+    /// Takes over the session `previd` for a resumption, from the connection that holds it.
+    async fn resume(&mut self, username: &str, previd: &str, h: u32) -> Input {
+        let takeovers = match self.resumable.find(username, previd) {
+            Found::Session(takeovers) => takeovers,
+            Found::Ended { handled } => {
+                return Input::Resumed(Err(crate::resumption::not_found(Some(handled))));
+            }
+            Found::Unknown => return Input::Resumed(Err(crate::resumption::not_found(None))),
+        };
+        let (reply, handed_over) = oneshot::channel();
+        let taken = timeout(TAKEOVER_TIMEOUT, async {
+            takeovers.send(TakeoverRequest { reply }).await.ok()?;
+            handed_over.await.ok()
+        })
+        .await;
+        let Ok(Some(bound)) = taken else {
+            // It ended meanwhile, or its connection did not answer.
+            return Input::Resumed(Err(crate::resumption::not_found(None)));
+        };
+        let mut bound = *bound;
+        let Some(sm) = bound.sm.as_mut() else {
+            return Input::Resumed(Err(crate::resumption::not_found(None)));
+        };
+        let handled = sm.counters.handled_count();
+        match sm.counters.resume(h) {
+            Ok(resend) => {
+                sm.bytes = resend.iter().chain(&sm.held).map(|i| i.size).sum();
+                self.resend = resend;
+                self.resend.extend(std::mem::take(&mut sm.held));
+                let jid = bound.session.jid.clone();
+                self.session = Some(bound);
+                Input::Resumed(Ok(ResumedSession {
+                    jid,
+                    previd: previd.to_owned(),
+                    handled,
+                }))
+            }
+            Err(too_high) => {
+                // The client counts stanzas that were never sent: the session cannot go on consistently. It ends
+                // (what it holds goes to other resources or offline) and the client starts a new one.
+                info!(
+                    h,
+                    sent = too_high.sent,
+                    "resumption with a count beyond what was sent"
+                );
+                self.end_session(bound).await;
+                Input::Resumed(Err(sm::failed("undefined-condition", Some(handled))
+                    .with_child(sm::handled_count_too_high(too_high))))
             }
         }
     }
@@ -409,17 +857,32 @@ impl Connection {
                     // the answers to this one's requests.
                     return;
                 }
+                (Some(_), StreamEvent::Element(el)) if el.ns() == sm::NS_SM => {
+                    if let Some(request) = SmRequest::parse(&el) {
+                        self.on_sm(request);
+                    }
+                }
                 (Some(bound), StreamEvent::Element(stanza)) => {
                     let session = Arc::clone(&bound.session);
+                    let is_stanza = StanzaKind::of(&stanza, ns::CLIENT).is_some();
                     let handled = session
                         .serving(self.server.handle_from_client(&session, stanza))
                         .await;
                     if let Err(err) = handled {
                         info!(condition = err.condition.name(), "closing stream");
                         self.close(err);
+                    } else if is_stanza
+                        && let Some(sm) = self.session.as_mut().and_then(|b| b.sm.as_mut())
+                    {
+                        sm.counters.handled();
                     }
                 }
-                (Some(_), StreamEvent::Close) => {
+                (Some(bound), StreamEvent::Close) => {
+                    // The last count, so that the client knows what was handled (XEP-0198 §5).
+                    if let Some(sm) = &bound.sm {
+                        let last = sm::ack(sm.counters.handled_count());
+                        write_top_level(&last, &mut self.out, ns::CLIENT);
+                    }
                     self.out.extend_from_slice(STREAM_CLOSE);
                     self.done = true;
                 }
@@ -526,13 +989,26 @@ impl Connection {
                     .bind(&bare, resource.as_deref(), max)
                     .map(|(session, queue)| {
                         let jid = session.jid.clone();
-                        self.session = Some(BoundSession { session, queue });
+                        self.session = Some(BoundSession {
+                            session,
+                            queue,
+                            sm: None,
+                        });
                         jid
                     });
                 if result.is_err() {
                     info!(account = %bare, "resource refused");
                 }
                 return Some(Input::Bound(result));
+            }
+            Action::Resume {
+                username,
+                previd,
+                h,
+            } => return Some(self.resume(&username, &previd, h).await),
+            Action::ResumedSession(jid) => {
+                info!(%jid, "session resumed");
+                self.write_resent();
             }
             Action::Established(jid) => {
                 info!(%jid, "session started");
@@ -656,4 +1132,35 @@ fn log_auth_outcome(el: &Element, user: Option<&str>) {
         let condition = el.first_child().map_or("", Element::name);
         info!(condition, "authentication failed");
     }
+}
+
+/// Stamps a message or presence sent again after a resumption with when it was first sent (XEP-0203), unless it
+/// already carries a stamp from this server, as Prosody does: the client may show it late.
+fn stamp_delay(item: &mut Unacked, domain: &str) {
+    let stanza = &mut item.stanza;
+    if stanza.name() == "iq"
+        || stanza
+            .children()
+            .any(|c| c.is("delay", NS_DELAY) && c.attr("from") == Some(domain))
+    {
+        return;
+    }
+    let seconds = item
+        .since
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    let Some(stamp) = time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+    else {
+        return;
+    };
+    let delay = Element::new("delay", NS_DELAY)
+        .with_attr("from", domain)
+        .with_attr("stamp", stamp);
+    item.size += rookery_core::estimated_size(&delay);
+    stanza.append_child(delay);
 }

@@ -4,7 +4,9 @@
 
 pub mod c2s;
 mod limiter;
+mod resumption;
 mod transport;
 
 pub use c2s::{C2sListener, C2sMode};
 pub use limiter::{ConnectionLimiter, ConnectionSlot};
+pub use resumption::ResumableSessions;

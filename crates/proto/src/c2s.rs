@@ -15,6 +15,7 @@ use rookery_sasl::{ChannelBindings, Lookup, Mechanism, ServerExchange, Step};
 use rookery_xml::{Element, StreamEvent, StreamHeader, ns};
 
 use crate::errors::{StanzaCondition, StanzaError, StreamCondition, StreamError};
+use crate::sm::{self, SmParseError, SmRequest};
 use crate::stanza::{IqType, error_reply, iq_result_with};
 
 /// What the server allows on client streams; fixed for one connection.
@@ -90,6 +91,17 @@ pub enum Input {
     InviteChecked(InviteStatus),
     /// The answer to [`Action::Register`]: the error is sent back on the registration IQ.
     Registered(Result<(), StanzaError>),
+    /// The answer to [`Action::Resume`]: the session taken over, or the `<failed/>` to send.
+    Resumed(Result<ResumedSession, Element>),
+}
+
+/// A session taken over by XEP-0198 resumption.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResumedSession {
+    pub jid: FullJid,
+    pub previd: String,
+    /// The server's count of stanzas handled from the client, for `<resumed/>`.
+    pub handled: u32,
 }
 
 /// What the connection task must do, in order.
@@ -122,6 +134,16 @@ pub enum Action {
     },
     /// The stream is established for this full JID; from now on stanzas go to the router.
     Established(FullJid),
+    /// XEP-0198: take over the session `previd` of this account, the client having handled `h` of its stanzas, and
+    /// feed [`Input::Resumed`].
+    Resume {
+        username: String,
+        previd: String,
+        h: u32,
+    },
+    /// `<resumed/>` is queued: the stream carries on the resumed session, whose unacknowledged stanzas are written
+    /// next.
+    ResumedSession(FullJid),
     /// Write this stream error and the closing tag, then close the connection.
     Close(StreamError),
     /// The peer closed its stream: write the closing tag and close the connection.
@@ -142,6 +164,8 @@ enum State {
     LookingUp,
     /// Waiting for the core to bind.
     Binding,
+    /// Waiting for a XEP-0198 resumption.
+    Resuming,
     /// Waiting for an invite look-up or a registration.
     Registering,
     Established,
@@ -244,6 +268,7 @@ impl C2sNegotiator {
                 self.on_sasl_step(step, &mut out);
             }
             (State::Binding, Input::Bound(result)) => self.on_bound(result, &mut out),
+            (State::Resuming, Input::Resumed(result)) => self.on_resumed(result, &mut out),
             (State::Registering, Input::InviteChecked(status)) => {
                 self.on_invite_checked(status, &mut out)
             }
@@ -519,6 +544,9 @@ impl C2sNegotiator {
                 return;
             }
         }
+        if let Some(request) = SmRequest::parse(&el) {
+            return self.on_sm_before_bind(request, out);
+        }
         if el.is("iq", ns::CLIENT) {
             // An IQ before bind: answer it rather than dropping the stream (some clients query early).
             if IqType::of(&el).is_some_and(IqType::is_request) {
@@ -773,6 +801,54 @@ impl C2sNegotiator {
                     "too many failed login attempts",
                 ),
             );
+        }
+    }
+
+    /// XEP-0198 after login and before bind: `<resume/>` takes the place of bind; `<enable/>` needs a bound
+    /// resource first.
+    fn on_sm_before_bind(
+        &mut self,
+        request: Result<SmRequest, SmParseError>,
+        out: &mut Vec<Action>,
+    ) {
+        match request {
+            Ok(SmRequest::Resume { previd, h }) => {
+                let Some(username) = self.username.clone() else {
+                    return self.close(out, StreamError::new(StreamCondition::InternalServerError));
+                };
+                self.state = State::Resuming;
+                out.push(Action::Resume {
+                    username,
+                    previd,
+                    h,
+                });
+            }
+            Ok(SmRequest::Enable { .. }) => {
+                out.push(Action::Send(sm::failed("unexpected-request", None)));
+            }
+            // Nothing to acknowledge yet.
+            Ok(SmRequest::AckRequest | SmRequest::Ack { .. }) => {}
+            Err(SmParseError::Unknown(_)) => {
+                out.push(Action::Send(sm::failed("unexpected-request", None)));
+            }
+            Err(SmParseError::BadCount | SmParseError::MissingPrevid) => {
+                out.push(Action::Send(sm::failed("bad-request", None)));
+            }
+        }
+    }
+
+    fn on_resumed(&mut self, result: Result<ResumedSession, Element>, out: &mut Vec<Action>) {
+        match result {
+            Ok(resumed) => {
+                out.push(Action::Send(sm::resumed(&resumed.previd, resumed.handled)));
+                self.state = State::Established;
+                out.push(Action::ResumedSession(resumed.jid));
+            }
+            Err(failed) => {
+                // The client may bind a new session instead.
+                self.state = State::Negotiating;
+                out.push(Action::Send(failed));
+            }
         }
     }
 
@@ -1112,6 +1188,53 @@ mod tests {
         n.handle(element(
             Element::new("response", ns::SASL).with_text(BASE64.encode(response)),
         ))
+    }
+
+    #[test]
+    fn resumption_takes_the_place_of_bind() {
+        let stored = Credentials::from_password("correct horse battery").unwrap();
+        let mut n = secure_negotiator();
+        scram_login(&mut n, "correct horse battery", &stored);
+        n.handle(good_header());
+        let sm_el = |xml: &str| element(rookery_xml::parse_element(xml).unwrap());
+        // Enabling needs a bound resource; acknowledgements before bind mean nothing.
+        let actions = n.handle(sm_el("<enable xmlns='urn:xmpp:sm:3' resume='true'/>"));
+        assert_eq!(
+            sent(&actions)[0].to_xml_string(),
+            sm::failed("unexpected-request", None).to_xml_string()
+        );
+        assert!(n.handle(sm_el("<r xmlns='urn:xmpp:sm:3'/>")).is_empty());
+        let actions = n.handle(sm_el("<resume xmlns='urn:xmpp:sm:3' previd='x'/>"));
+        assert!(sent(&actions)[0].has_child("bad-request", ns::STANZA_ERRORS));
+
+        let actions = n.handle(sm_el("<resume xmlns='urn:xmpp:sm:3' previd='s1' h='3'/>"));
+        assert_eq!(
+            actions,
+            [Action::Resume {
+                username: "alice".into(),
+                previd: "s1".into(),
+                h: 3
+            }]
+        );
+        // Unknown: <failed/> and the client may bind instead.
+        let failed = sm::failed("item-not-found", None);
+        let actions = n.handle(Input::Resumed(Err(failed.clone())));
+        assert_eq!(actions, [Action::Send(failed)]);
+        let actions = n.handle(sm_el("<resume xmlns='urn:xmpp:sm:3' previd='s2' h='0'/>"));
+        assert_eq!(actions.len(), 1);
+        let jid = FullJid::new("alice@example.com/phone").unwrap();
+        let actions = n.handle(Input::Resumed(Ok(ResumedSession {
+            jid: jid.clone(),
+            previd: "s2".into(),
+            handled: 5,
+        })));
+        assert_eq!(
+            actions,
+            [
+                Action::Send(sm::resumed("s2", 5)),
+                Action::ResumedSession(jid)
+            ]
+        );
     }
 
     #[test]

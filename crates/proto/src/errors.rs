@@ -70,6 +70,8 @@ impl StreamCondition {
 pub struct StreamError {
     pub condition: StreamCondition,
     pub text: Option<String>,
+    /// An application-specific condition (RFC 6120 §4.9.4), such as XEP-0198's `<handled-count-too-high/>`.
+    pub app_condition: Option<Element>,
 }
 
 impl StreamError {
@@ -77,6 +79,7 @@ impl StreamError {
         Self {
             condition,
             text: None,
+            app_condition: None,
         }
     }
 
@@ -84,7 +87,14 @@ impl StreamError {
         Self {
             condition,
             text: Some(text.into()),
+            app_condition: None,
         }
+    }
+
+    /// Adds an application-specific condition.
+    pub fn with_app_condition(mut self, condition: Element) -> Self {
+        self.app_condition = Some(condition);
+        self
     }
 
     /// `<stream:error>` as an element in the streams namespace.
@@ -93,6 +103,9 @@ impl StreamError {
             .with_child(Element::new(self.condition.name(), ns::STREAM_ERRORS));
         if let Some(text) = &self.text {
             el.append_child(Element::new("text", ns::STREAM_ERRORS).with_text(text.as_str()));
+        }
+        if let Some(app) = &self.app_condition {
+            el.append_child(app.clone());
         }
         el
     }

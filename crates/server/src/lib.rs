@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rookery_config::Config;
 use rookery_core::Server;
-use rookery_net::{C2sListener, C2sMode, ConnectionLimiter};
+use rookery_net::{C2sListener, C2sMode, ConnectionLimiter, ResumableSessions};
 use rookery_store::Store;
 use rookery_tls::CertStore;
 use tokio::net::TcpListener;
@@ -130,6 +130,7 @@ pub async fn start(config: Config, listeners: Listeners) -> anyhow::Result<Runni
         config.limits.max_connections,
         config.limits.max_connections_per_ip,
     );
+    let resumable = Arc::new(ResumableSessions::default());
     for (mode, list) in [
         (C2sMode::StartTls, listeners.c2s),
         (C2sMode::DirectTls, listeners.c2s_direct_tls),
@@ -148,6 +149,7 @@ pub async fn start(config: Config, listeners: Listeners) -> anyhow::Result<Runni
                 tls: Arc::clone(&tls),
                 mode,
                 limiter: Arc::clone(&limiter),
+                resumable: Arc::clone(&resumable),
                 tracker: tracker.clone(),
             };
             tracker.spawn(c2s.run(listener));

@@ -47,7 +47,11 @@ pub fn describe(client: &ClientInfo) -> String {
         (None, Some(d)) => d.clone(),
         (None, None) => "unknown client".to_owned(),
     };
-    let token = if client.has_token { "quick login" } else { "password login" };
+    let token = if client.has_token {
+        "quick login"
+    } else {
+        "password login"
+    };
     format!(
         "{what} ({token}; first seen {}, last seen {})",
         date(client.first_seen),
@@ -156,7 +160,10 @@ impl Command for RevokeClient {
                     Err(err) => return Ok(storage_error(&err)),
                 };
                 if clients.is_empty() {
-                    return Ok(Response::note(NoteKind::Info, "There are no clients to revoke."));
+                    return Ok(Response::note(
+                        NoteKind::Info,
+                        "There are no clients to revoke.",
+                    ));
                 }
                 let mut field = Field::new("client", FieldKind::ListSingle)
                     .with_label("Client")
@@ -174,7 +181,10 @@ impl Command for RevokeClient {
             };
             let client_id = submitted.required("client").map_err(bad_payload)?;
             match revoke_client(ctx.server, &username, client_id).await {
-                Ok(true) => Ok(Response::note(NoteKind::Info, "The client's access was revoked.")),
+                Ok(true) => Ok(Response::note(
+                    NoteKind::Info,
+                    "The client's access was revoked.",
+                )),
                 Ok(false) => Err(bad_payload("there is no such client")),
                 Err(err) => Ok(storage_error(&err)),
             }

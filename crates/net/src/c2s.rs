@@ -482,7 +482,10 @@ impl Connection {
                 self.parser.restart();
                 self.raise_limits();
             }
-            Action::LookupFastTokens { username, client_id } => {
+            Action::LookupFastTokens {
+                username,
+                client_id,
+            } => {
                 return match self.fast_lookup(&username, &client_id).await {
                     Ok(lookup) => Some(Input::FastTokens(lookup)),
                     Err(err) => {
@@ -617,7 +620,13 @@ impl Connection {
         };
         let tokens = match account {
             FastAccount::Missing => Vec::new(),
-            _ => self.server.store.clients().tokens(username, client_id).await?,
+            _ => {
+                self.server
+                    .store
+                    .clients()
+                    .tokens(username, client_id)
+                    .await?
+            }
         };
         Ok(FastLookup {
             account,
@@ -644,11 +653,13 @@ impl Connection {
                 software: agent.software.clone(),
                 device: agent.device.clone(),
                 now,
-                used: login.used_token.map(|(slot, fast)| rookery_store::TokenUse {
-                    slot,
-                    count: fast.count,
-                    invalidate: fast.invalidate,
-                }),
+                used: login
+                    .used_token
+                    .map(|(slot, fast)| rookery_store::TokenUse {
+                        slot,
+                        count: fast.count,
+                        invalidate: fast.invalidate,
+                    }),
                 issue: issued.clone(),
                 max_clients: MAX_CLIENTS_PER_ACCOUNT,
             };
@@ -666,7 +677,10 @@ impl Connection {
         // XEP-0198 `<resume/>` inside `<authenticate/>` (login.sm_resume) is stream management's to handle here,
         // before binding; it is not advertised yet, so it is ignored.
         let Some(bind) = login.bind else {
-            return Some(Input::LoginCompleted(Ok(LoginResult { token, bound: None })));
+            return Some(Input::LoginCompleted(Ok(LoginResult {
+                token,
+                bound: None,
+            })));
         };
         let Ok(bare) = BareJid::new(&format!("{}@{}", login.username, self.server.domain)) else {
             self.close(StreamError::new(StreamCondition::InternalServerError));

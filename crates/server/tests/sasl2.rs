@@ -123,7 +123,10 @@ async fn password_then_fast_then_revoke() {
     )
     .await;
     let jid = bound_jid(&success);
-    assert!(jid.starts_with("alice@") && jid.contains("/Snikket."), "{jid}");
+    assert!(
+        jid.starts_with("alice@") && jid.contains("/Snikket."),
+        "{jid}"
+    );
     let token = success.get_child("token", FAST).unwrap();
     let secret = token.attr("token").unwrap().to_owned();
     assert!(secret.len() >= 43, "at least 256 bits");
@@ -144,7 +147,10 @@ async fn password_then_fast_then_revoke() {
         .decode(success.get_child("additional-data", SASL2).unwrap().text())
         .unwrap();
     assert_eq!(proof, ht::server_proof(&secret, &exporter));
-    assert!(success.get_child("token", FAST).is_none(), "a fresh token is not rotated");
+    assert!(
+        success.get_child("token", FAST).is_none(),
+        "a fresh token is not rotated"
+    );
     phone.ping_server().await.unwrap();
 
     // The same count again is a replay; a wrong token fails too; neither binds anything.
@@ -157,20 +163,37 @@ async fn password_then_fast_then_revoke() {
 
     // From another client, list and revoke the phone: its session is closed and the token is gone.
     let mut laptop = server.login("alice", PASSWORD, Some("laptop")).await;
-    let list = command_iq(&server, "l", "urn:rookery:client-management#list", None, None);
+    let list = command_iq(
+        &server,
+        "l",
+        "urn:rookery:client-management#list",
+        None,
+        None,
+    );
     let reply = laptop.iq(&list).await.unwrap();
     let text = reply.to_string();
-    assert!(text.contains(CLIENT_ID) && text.contains("Snikket on Pixel 7"), "{text}");
-    let start = command_iq(&server, "r1", "urn:rookery:client-management#revoke", None, None);
+    assert!(
+        text.contains(CLIENT_ID) && text.contains("Snikket on Pixel 7"),
+        "{text}"
+    );
+    let start = command_iq(
+        &server,
+        "r1",
+        "urn:rookery:client-management#revoke",
+        None,
+        None,
+    );
     let reply = laptop.iq(&start).await.unwrap();
     let cmd = reply.get_child("command", COMMANDS).unwrap();
     let session = cmd.attr("sessionid").unwrap().to_owned();
     assert!(cmd.to_string().contains(CLIENT_ID), "{cmd}");
-    let submit = Element::new("x", DATA).with_attr("type", "submit").with_child(
-        Element::new("field", DATA)
-            .with_attr("var", "client")
-            .with_child(Element::new("value", DATA).with_text(CLIENT_ID)),
-    );
+    let submit = Element::new("x", DATA)
+        .with_attr("type", "submit")
+        .with_child(
+            Element::new("field", DATA)
+                .with_attr("var", "client")
+                .with_child(Element::new("value", DATA).with_text(CLIENT_ID)),
+        );
     let done = command_iq(
         &server,
         "r2",
@@ -226,13 +249,19 @@ async fn sasl2_errors_and_plain_bind_after_sasl2() {
         .send(&Element::new("authenticate", SASL2).with_attr("mechanism", "CRAM-MD5"))
         .await
         .unwrap();
-    assert_eq!(condition(&client.next_element().await.unwrap()), "invalid-mechanism");
+    assert_eq!(
+        condition(&client.next_element().await.unwrap()),
+        "invalid-mechanism"
+    );
 
     // Without Bind2: the bare JID, then an RFC 6120 bind on the same stream.
     let success = password_login(&mut client, PASSWORD, Vec::new()).await;
     assert!(success.is("success", SASL2), "{success}");
     assert_eq!(
-        success.get_child("authorization-identifier", SASL2).unwrap().text(),
+        success
+            .get_child("authorization-identifier", SASL2)
+            .unwrap()
+            .text(),
         format!("alice@{}", server.domain)
     );
     let jid = client.bind(Some("desk")).await.unwrap();
@@ -240,7 +269,15 @@ async fn sasl2_errors_and_plain_bind_after_sasl2() {
     client.ping_server().await.unwrap();
 
     // Not offered, and refused, before TLS.
-    let mut plain = TestClient::connect_tcp(server.c2s, &server.domain).await.unwrap();
+    let mut plain = TestClient::connect_tcp(server.c2s, &server.domain)
+        .await
+        .unwrap();
     plain.open_stream().await.unwrap();
-    assert!(!plain.features.clone().unwrap().has_child("authentication", SASL2));
+    assert!(
+        !plain
+            .features
+            .clone()
+            .unwrap()
+            .has_child("authentication", SASL2)
+    );
 }

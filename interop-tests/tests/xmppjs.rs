@@ -134,3 +134,8 @@ fn vcard_private_version_time_uptime() {
 fn password_change() {
     scenario("password");
 }
+
+#[test]
+fn sasl2_bind2_and_fast_login() {
+    scenario("fast");
+}

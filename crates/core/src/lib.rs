@@ -4,6 +4,7 @@
 //! sessions and drain each session's queue.
 #![forbid(unsafe_code)]
 
+pub mod bind2;
 pub mod disco;
 pub mod hooks;
 pub mod module;
@@ -17,6 +18,7 @@ use rookery_config::Config;
 use rookery_store::Store;
 use tokio_util::sync::CancellationToken;
 
+pub use bind2::{Bind2Features, Bind2Inline};
 pub use disco::Disco;
 pub use hooks::{
     BoxFuture, Handled, Hooks, IqHandler, IqOutcome, IqRequest, SessionHandler, SessionHook,

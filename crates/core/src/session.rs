@@ -59,6 +59,8 @@ pub struct SessionState {
     pub directed_presence: std::collections::HashSet<jid::Jid>,
     /// The XEP-0115 capabilities in its presence (`node#ver` and hash), kept for PEP notifications.
     pub caps: Option<Caps>,
+    /// The XEP-0388 `<user-agent id/>` it logged in with (SASL2), so that revoking a client closes its sessions.
+    pub client_id: Option<String>,
 }
 
 /// XEP-0115 entity capabilities announced in a presence.

@@ -6,6 +6,7 @@ pub mod adhoc;
 pub mod admin_commands;
 pub mod blocking;
 pub mod circles;
+pub mod client_management;
 pub mod contact_info;
 pub mod disco;
 pub mod forms;
@@ -47,6 +48,7 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(adhoc::Adhoc::default()),
         Arc::new(admin_commands::AdminCommands),
         Arc::new(invite_commands::InviteCommands),
+        Arc::new(client_management::ClientManagement),
         Arc::new(blocking::Blocking::new()),
         Arc::new(register::AccountManagement),
         Arc::new(circles::CirclesModule),

@@ -16,9 +16,13 @@ use std::time::{Duration, SystemTime};
 
 use jid::BareJid;
 use rookery_core::{
-    AccountRegistrar, NewAccount, Queued, Registration, Server, Session, SessionHook,
+    AccountRegistrar, Bind2Features, NewAccount, Queued, Registration, Server, Session, SessionHook,
 };
-use rookery_proto::c2s::{Action, C2sNegotiator, C2sSettings, Input, InviteStatus, ResumedSession};
+use rookery_proto::c2s::{
+    Action, C2sNegotiator, C2sSettings, FAST_TOKEN_TTL_SECS, FastAccount, FastLookup, Input,
+    InviteStatus, LoginCompletion, LoginResult, ResumedSession,
+};
+use rookery_proto::sasl2::IssuedToken;
 use rookery_proto::sm::{self, SmRequest, StreamManagement};
 use rookery_proto::{STREAM_CLOSE, StanzaKind, StreamCondition, StreamError, write_top_level};
 use rookery_sasl::{ChannelBindings, Lookup, Mechanism};
@@ -77,6 +81,10 @@ const MAX_AUTH_FAILURES: u32 = 3;
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(10);
 /// XEP-0203's namespace, for the delay stamp on stanzas sent again after a resumption.
 const NS_DELAY: &str = "urn:xmpp:delay";
+/// Clients (XEP-0388 user agents) remembered per account; past this the least recently seen are forgotten with
+/// their FAST tokens. A person has a handful of devices and reinstalls; fifty covers years of that, while a client
+/// inventing a new id at each login cannot grow the table without bound.
+pub const MAX_CLIENTS_PER_ACCOUNT: u32 = 50;
 
 impl C2sListener {
     /// Accepts connections until the server shuts down.
@@ -158,6 +166,14 @@ impl C2sListener {
                 features
             },
             registration: registrar(&self.server).is_some(),
+            bind2_features: self
+                .server
+                .extensions
+                .get::<Bind2Features>()
+                .map(|f| f.namespaces().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            // Stream management adds `<sm xmlns='urn:xmpp:sm:3'/>` here when it supports resumption inside SASL2.
+            sasl2_inline: Vec::new(),
         };
         let conn = Connection {
             server: Arc::clone(&self.server),
@@ -173,6 +189,7 @@ impl C2sListener {
             out: Vec::with_capacity(4096),
             session: None,
             resumable: Arc::clone(&self.resumable),
+            client_id: None,
             unauthenticated_deadline: deadline,
             done: false,
             connection_lost: false,
@@ -342,6 +359,8 @@ struct Connection {
     out: Vec<u8>,
     session: Option<BoundSession>,
     resumable: Arc<ResumableSessions>,
+    /// The client id the stream logged in with through SASL2, recorded on the session it binds.
+    client_id: Option<String>,
     unauthenticated_deadline: Instant,
     /// Set once the stream is closed; the task then ends.
     done: bool,
@@ -924,11 +943,37 @@ impl Connection {
                 // SASL success: a new stream starts, and may already be in the buffer. Logged in now, the
                 // client gets the full stanza size.
                 self.parser.restart();
-                self.parser.set_limits(Limits {
-                    max_stanza_bytes: self.server.config.limits.c2s_stanza_size,
-                    ..Limits::CLIENT
-                });
+                self.raise_limits();
             }
+            Action::LookupFastTokens {
+                username,
+                client_id,
+            } => {
+                return match self.fast_lookup(&username, &client_id).await {
+                    Ok(lookup) => Some(Input::FastTokens(lookup)),
+                    Err(err) => {
+                        warn!(%err, "FAST token look-up failed");
+                        self.close(StreamError::new(StreamCondition::InternalServerError));
+                        None
+                    }
+                };
+            }
+            Action::RemoveFastToken {
+                username,
+                client_id,
+                slot,
+            } => {
+                let removed = self
+                    .server
+                    .store
+                    .clients()
+                    .remove_token(&username, &client_id, slot)
+                    .await;
+                if let Err(err) = removed {
+                    warn!(%err, "cannot remove an expired FAST token");
+                }
+            }
+            Action::CompleteLogin(completion) => return self.complete_login(*completion).await,
             Action::LookupCredentials { username } => {
                 return match self.server.store.accounts().get(&username).await {
                     // A disabled account is told so only after a valid proof (see `Lookup::Disabled`).
@@ -989,6 +1034,7 @@ impl Connection {
                     .bind(&bare, resource.as_deref(), max)
                     .map(|(session, queue)| {
                         let jid = session.jid.clone();
+                        session.state().client_id.clone_from(&self.client_id);
                         self.session = Some(BoundSession {
                             session,
                             queue,
@@ -1025,6 +1071,126 @@ impl Connection {
             }
         }
         None
+    }
+
+    /// Logged in: the client gets the full stanza size.
+    fn raise_limits(&mut self) {
+        self.parser.set_limits(Limits {
+            max_stanza_bytes: self.server.config.limits.c2s_stanza_size,
+            ..Limits::CLIENT
+        });
+    }
+
+    /// The account's state and the client's tokens, for a FAST authentication.
+    async fn fast_lookup(
+        &self,
+        username: &str,
+        client_id: &str,
+    ) -> Result<FastLookup, rookery_store::StoreError> {
+        let account = match self.server.store.accounts().get(username).await? {
+            None => FastAccount::Missing,
+            Some(account) if account.disabled => {
+                FastAccount::Disabled(self.disabled_text(username).await)
+            }
+            Some(_) => FastAccount::Active,
+        };
+        let tokens = match account {
+            FastAccount::Missing => Vec::new(),
+            _ => {
+                self.server
+                    .store
+                    .clients()
+                    .tokens(username, client_id)
+                    .await?
+            }
+        };
+        Ok(FastLookup {
+            account,
+            tokens,
+            now: unix_now(),
+        })
+    }
+
+    /// After a SASL2 success: records the client and its tokens (one transaction), binds the Bind2 resource and
+    /// runs the inline features, then feeds the result back so that the success can be sent. There is no stream
+    /// restart, so the logged-in limits apply from here.
+    async fn complete_login(&mut self, login: LoginCompletion) -> Option<Input> {
+        self.raise_limits();
+        let now = unix_now();
+        let issued = login.issue_token.map(|mechanism| rookery_store::NewToken {
+            mechanism: mechanism.name().to_owned(),
+            secret: rookery_sasl::ht::generate_token(),
+            expires_at: now.saturating_add(FAST_TOKEN_TTL_SECS),
+        });
+        if let Some(agent) = &login.user_agent {
+            let record = rookery_store::ClientLogin {
+                username: login.username.clone(),
+                client_id: agent.id.clone(),
+                software: agent.software.clone(),
+                device: agent.device.clone(),
+                now,
+                used: login
+                    .used_token
+                    .map(|(slot, fast)| rookery_store::TokenUse {
+                        slot,
+                        count: fast.count,
+                        invalidate: fast.invalidate,
+                    }),
+                issue: issued.clone(),
+                max_clients: MAX_CLIENTS_PER_ACCOUNT,
+            };
+            if let Err(err) = self.server.store.clients().record_login(&record).await {
+                warn!(%err, "cannot record the client's login");
+                self.close(StreamError::new(StreamCondition::InternalServerError));
+                return None;
+            }
+            self.client_id = Some(agent.id.clone());
+        }
+        let token = issued.map(|t| IssuedToken {
+            secret: t.secret,
+            expiry: xep0082(t.expires_at),
+        });
+        // XEP-0198 `<resume/>` inside `<authenticate/>` (login.sm_resume) is stream management's to handle here,
+        // before binding; it is not advertised yet, so it is ignored.
+        let Some(bind) = login.bind else {
+            return Some(Input::LoginCompleted(Ok(LoginResult {
+                token,
+                bound: None,
+            })));
+        };
+        let Ok(bare) = BareJid::new(&format!("{}@{}", login.username, self.server.domain)) else {
+            self.close(StreamError::new(StreamCondition::InternalServerError));
+            return None;
+        };
+        let max = self.server.config.max_user_clients as usize;
+        let (session, queue) = match self.server.sessions.bind(&bare, Some(&bind.resource), max) {
+            Ok(bound) => bound,
+            Err(refusal) => {
+                info!(account = %bare, "resource refused");
+                return Some(Input::LoginCompleted(Err(refusal)));
+            }
+        };
+        session.state().client_id.clone_from(&self.client_id);
+        let jid = session.jid.clone();
+        self.session = Some(BoundSession {
+            session: Arc::clone(&session),
+            queue,
+            sm: None,
+        });
+        // Inline features of the modules (carbons, ...). XEP-0198's inline `<enable xmlns='urn:xmpp:sm:3'/>` is
+        // among `bind.inline` too: stream management takes it out and answers `<enabled/>` here.
+        let results = match self.server.extensions.get::<Bind2Features>() {
+            Some(features) => {
+                session
+                    .serving(features.enable_all(&self.server, &session, bind.inline))
+                    .await
+            }
+            None => Vec::new(),
+        };
+        Some(Input::LoginCompleted(Ok(LoginResult {
+            token,
+            bound: Some((jid, results)),
+        })))
     }
 
     /// Why a disabled account may not log in, when there is more to say than `account-disabled`: an account
@@ -1124,11 +1290,33 @@ impl Connection {
     }
 }
 
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A XEP-0082 date-time (UTC, seconds) for unix seconds.
+fn xep0082(unix_seconds: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// Authentication results go to the log (never credentials).
 fn log_auth_outcome(el: &Element, user: Option<&str>) {
-    if el.is("success", ns::SASL) {
+    let sasl2 = rookery_proto::sasl2::NS_SASL2;
+    if el.is("success", ns::SASL) || el.is("success", sasl2) {
         info!(user = user.unwrap_or(""), "authenticated");
-    } else if el.is("failure", ns::SASL) {
+    } else if el.is("failure", ns::SASL) || el.is("failure", sasl2) {
         let condition = el.first_child().map_or("", Element::name);
         info!(condition, "authentication failed");
     }

@@ -11,10 +11,14 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use jid::{BareJid, FullJid, ResourcePart};
-use rookery_sasl::{ChannelBindings, Lookup, Mechanism, ServerExchange, Step};
+use rookery_sasl::ht::{self, HtInitialResponse, HtMechanism, StoredToken, TokenSlot};
+use rookery_sasl::{ChannelBindings, Condition, Lookup, Mechanism, ServerExchange, Step};
 use rookery_xml::{Element, StreamEvent, StreamHeader, ns};
 
 use crate::errors::{StanzaCondition, StanzaError, StreamCondition, StreamError};
+use crate::sasl2::{
+    self, AuthenticateRequest, FastOptions, IssuedToken, NS_BIND2, NS_SASL2, UserAgent,
+};
 use crate::sm::{self, SmParseError, SmRequest};
 use crate::stanza::{IqType, error_reply, iq_result_with};
 
@@ -36,7 +40,23 @@ pub struct C2sSettings {
     pub session_features: Vec<Element>,
     /// Whether in-band registration (by invite) is offered after TLS, before login.
     pub registration: bool,
+    /// Bind2 inline features (XEP-0386 `<feature var/>`), from the modules' [Bind2 registry] (carbons, ...).
+    /// Stream management adds `urn:xmpp:sm:3` here once it handles an inline `<enable/>` (see
+    /// [`LoginCompletion::bind`]).
+    ///
+    /// [Bind2 registry]: https://xmpp.org/extensions/xep-0386.html
+    pub bind2_features: Vec<String>,
+    /// Further SASL2 inline features, after Bind2 and FAST. Stream management adds `<sm xmlns='urn:xmpp:sm:3'/>`
+    /// here once it handles `<resume/>` inside `<authenticate/>` (see [`LoginCompletion::sm_resume`]).
+    pub sasl2_inline: Vec<Element>,
 }
+
+/// FAST tokens expire this long after they are issued: Prosody's default (`sasl2_fast_token_ttl`, 21 days). A
+/// phone that stays offline longer logs in with its password again.
+pub const FAST_TOKEN_TTL_SECS: i64 = 21 * 86_400;
+/// A FAST token older than this is replaced by a new one when used: Prosody's default
+/// (`sasl2_fast_token_min_ttl`, one day), so a token in daily use never gets near its expiry.
+pub const FAST_ROTATE_AFTER_SECS: i64 = 86_400;
 
 /// XEP-0077's registration namespace.
 pub const NS_REGISTER: &str = "jabber:iq:register";
@@ -93,6 +113,10 @@ pub enum Input {
     Registered(Result<(), StanzaError>),
     /// The answer to [`Action::Resume`]: the session taken over, or the `<failed/>` to send.
     Resumed(Result<ResumedSession, Element>),
+    /// The answer to [`Action::LookupFastTokens`].
+    FastTokens(FastLookup),
+    /// The answer to [`Action::CompleteLogin`].
+    LoginCompleted(Result<LoginResult, BindRefusal>),
 }
 
 /// A session taken over by XEP-0198 resumption.
@@ -102,6 +126,62 @@ pub struct ResumedSession {
     pub previd: String,
     /// The server's count of stanzas handled from the client, for `<resumed/>`.
     pub handled: u32,
+}
+
+/// The account and tokens a FAST authentication is checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastLookup {
+    pub account: FastAccount,
+    /// The client's stored tokens (none for an unknown account).
+    pub tokens: Vec<StoredToken>,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// The state of the account a FAST authentication names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FastAccount {
+    Active,
+    Missing,
+    /// As for SCRAM, only a valid token learns that the account is disabled (and why).
+    Disabled(Option<String>),
+}
+
+/// What a successful SASL2 authentication asks the connection to do before `<success/>` is sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginCompletion {
+    pub username: String,
+    /// The client, recorded for client management (XEP-0388 `<user-agent/>`).
+    pub user_agent: Option<UserAgent>,
+    /// The FAST token this login used: promoted, counted or invalidated in the store.
+    pub used_token: Option<(TokenSlot, FastOptions)>,
+    /// Issue a new FAST token for this mechanism (requested, or rotation of an old one). Only with a user agent.
+    pub issue_token: Option<HtMechanism>,
+    /// Bind2: bind this resource, then hand each inline request to the Bind2 registry.
+    pub bind: Option<Bind2Request>,
+    /// XEP-0198 `<resume/>` sent inside `<authenticate/>`. THE PLACE FOR STREAM MANAGEMENT: when it is set and SM
+    /// advertises inline resumption (through [`C2sSettings::sasl2_inline`]), the connection resumes the session
+    /// instead of binding (`bind` is then ignored, XEP-0388 §6.1) and answers with `<resumed/>` inside the success.
+    /// Until then nothing is advertised and it is ignored.
+    pub sm_resume: Option<Element>,
+}
+
+/// Bind2's request (XEP-0386).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bind2Request {
+    /// The resource: the client's `<tag/>` and the server's suffix.
+    pub resource: String,
+    /// Every child of `<bind/>` other than `<tag/>`: inline feature requests (carbons' `<enable/>`, and XEP-0198's
+    /// `<enable xmlns='urn:xmpp:sm:3'/>`, which stream management handles where the connection runs them).
+    pub inline: Vec<Element>,
+}
+
+/// The connection's answer to [`Action::CompleteLogin`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginResult {
+    pub token: Option<IssuedToken>,
+    /// The bound JID and the inline features' results, for `<bound/>`.
+    pub bound: Option<(FullJid, Vec<Element>)>,
 }
 
 /// What the connection task must do, in order.
@@ -123,6 +203,17 @@ pub enum Action {
         username: String,
         resource: Option<String>,
     },
+    /// Look the FAST tokens of this client up (the username is nodeprepped) and feed [`Input::FastTokens`].
+    LookupFastTokens { username: String, client_id: String },
+    /// Remove an expired token a client tried (no input follows).
+    RemoveFastToken {
+        username: String,
+        client_id: String,
+        slot: TokenSlot,
+    },
+    /// SASL2 succeeded: record the client and tokens, bind if asked (all with the logged-in stanza size limit:
+    /// there is no stream restart), and feed [`Input::LoginCompleted`].
+    CompleteLogin(Box<LoginCompletion>),
     /// Look this invite token up and feed [`Input::InviteChecked`].
     CheckInvite { token: String },
     /// Register the account (the username is nodeprepped; the token is the stream's accepted one) and feed
@@ -168,6 +259,10 @@ enum State {
     Resuming,
     /// Waiting for an invite look-up or a registration.
     Registering,
+    /// Waiting for a client's FAST tokens.
+    LookingUpTokens,
+    /// Waiting for the connection to finish a SASL2 login.
+    CompletingLogin,
     Established,
     Closed,
 }
@@ -191,6 +286,19 @@ pub struct C2sNegotiator {
     /// The `<preauth/>` token accepted on this stream.
     invite_token: Option<String>,
     registration_attempts: u32,
+    /// Whether the last exchange started was SASL2's (its elements and failures are in SASL2's namespace).
+    sasl2_exchange: bool,
+    /// The SASL2 `<authenticate/>` under way.
+    sasl2: Option<Sasl2Pending>,
+    /// The server's additional data for a SASL2 success, kept while the connection completes the login.
+    additional_data: Option<Vec<u8>>,
+}
+
+/// What a SASL2 exchange keeps until it ends.
+struct Sasl2Pending {
+    request: AuthenticateRequest,
+    /// A FAST authentication: its mechanism and initial response, checked when the tokens arrive.
+    fast: Option<(HtMechanism, HtInitialResponse)>,
 }
 
 impl C2sNegotiator {
@@ -211,6 +319,9 @@ impl C2sNegotiator {
             registration_request: None,
             invite_token: None,
             registration_attempts: 0,
+            sasl2_exchange: false,
+            sasl2: None,
+            additional_data: None,
         }
     }
 
@@ -273,6 +384,12 @@ impl C2sNegotiator {
                 self.on_invite_checked(status, &mut out)
             }
             (State::Registering, Input::Registered(result)) => self.on_registered(result, &mut out),
+            (State::LookingUpTokens, Input::FastTokens(lookup)) => {
+                self.on_fast_tokens(lookup, &mut out)
+            }
+            (State::CompletingLogin, Input::LoginCompleted(result)) => {
+                self.on_login_completed(result, &mut out)
+            }
             (_, Input::Stream(StreamEvent::Open(_))) => {
                 self.close(
                     &mut out,
@@ -421,6 +538,17 @@ impl C2sNegotiator {
                 mechanisms.append_child(Element::new("mechanism", ns::SASL).with_text(m.name()));
             }
             features.append_child(mechanisms);
+            let names: Vec<&str> = self
+                .offered_mechanisms()
+                .into_iter()
+                .map(Mechanism::name)
+                .collect();
+            features.append_child(sasl2::authentication_feature(
+                &names,
+                &self.settings.bind2_features,
+                &HtMechanism::available(&self.bindings),
+                &self.settings.sasl2_inline,
+            ));
             // XEP-0440: tell the client which channel-binding types it can use with -PLUS.
             if !self.bindings.is_empty() {
                 let mut cb = Element::new("sasl-channel-binding", ns::SASL_CB);
@@ -498,6 +626,22 @@ impl C2sNegotiator {
                 );
             }
             return self.on_auth(&el, out);
+        }
+        if el.is("authenticate", NS_SASL2) {
+            if !self.secure {
+                out.push(Action::Send(sasl2::failure(
+                    "encryption-required",
+                    Some("TLS is required before login"),
+                )));
+                return;
+            }
+            if self.authenticated {
+                return self.close(
+                    out,
+                    StreamError::with_text(StreamCondition::PolicyViolation, "already logged in"),
+                );
+            }
+            return self.on_authenticate(&el, out);
         }
         if !self.secure {
             return self.close(
@@ -673,6 +817,7 @@ impl C2sNegotiator {
     }
 
     fn on_auth(&mut self, el: &Element, out: &mut Vec<Action>) {
+        self.sasl2_exchange = false;
         let offered = self.offered_mechanisms();
         let mechanism = el
             .attr("mechanism")
@@ -694,13 +839,19 @@ impl C2sNegotiator {
     }
 
     fn on_sasl_element(&mut self, el: &Element, out: &mut Vec<Action>) {
-        if el.is("abort", ns::SASL) {
+        let sasl_ns = if self.sasl2_exchange {
+            NS_SASL2
+        } else {
+            ns::SASL
+        };
+        if el.is("abort", sasl_ns) {
             self.exchange = None;
             self.state = State::Negotiating;
-            out.push(Action::Send(sasl_failure("aborted", None)));
+            let failure = self.failure_element("aborted", None);
+            out.push(Action::Send(failure));
             return;
         }
-        if !el.is("response", ns::SASL) {
+        if !el.is("response", sasl_ns) {
             return self.close(
                 out,
                 StreamError::with_text(StreamCondition::NotAuthorized, "finish logging in first"),
@@ -711,7 +862,8 @@ impl C2sNegotiator {
             Err(()) => {
                 self.exchange = None;
                 self.state = State::Negotiating;
-                out.push(Action::Send(sasl_failure("incorrect-encoding", None)));
+                let failure = self.failure_element("incorrect-encoding", None);
+                out.push(Action::Send(failure));
                 return;
             }
         };
@@ -748,6 +900,9 @@ impl C2sNegotiator {
                     }
                 }
             }
+            Step::Challenge(data) if self.sasl2_exchange => {
+                out.push(Action::Send(sasl2::challenge(&data)));
+            }
             Step::Challenge(data) => {
                 out.push(Action::Send(
                     Element::new("challenge", ns::SASL).with_text(encode_sasl_payload(&data)),
@@ -771,6 +926,9 @@ impl C2sNegotiator {
                 }
                 self.username = Some(node.as_str().to_owned());
                 self.authenticated = true;
+                if self.sasl2_exchange {
+                    return self.complete_sasl2(additional_data, None, out);
+                }
                 self.state = State::AwaitHeader;
                 let mut success = Element::new("success", ns::SASL);
                 if let Some(data) = additional_data {
@@ -786,13 +944,24 @@ impl C2sNegotiator {
         }
     }
 
+    /// A `<failure/>` in the namespace of the exchange under way (SASL2 or RFC 6120), which it ends.
+    fn failure_element(&mut self, condition: &str, text: Option<&str>) -> Element {
+        self.sasl2 = None;
+        if self.sasl2_exchange {
+            sasl2::failure(condition, text)
+        } else {
+            sasl_failure(condition, text)
+        }
+    }
+
     fn sasl_failed(&mut self, out: &mut Vec<Action>, condition: &str, text: Option<&str>) {
         self.auth_failures += 1;
         self.state = State::Negotiating;
         if !self.authenticated {
             self.username = None;
         }
-        out.push(Action::Send(sasl_failure(condition, text)));
+        let failure = self.failure_element(condition, text);
+        out.push(Action::Send(failure));
         if self.auth_failures >= self.settings.max_auth_failures {
             self.close(
                 out,
@@ -848,6 +1017,231 @@ impl C2sNegotiator {
                 // The client may bind a new session instead.
                 self.state = State::Negotiating;
                 out.push(Action::Send(failed));
+            }
+        }
+    }
+
+    /// SASL2's `<authenticate/>` (XEP-0388): a password mechanism runs through the same exchange as SASL1, a FAST
+    /// one (XEP-0484) is checked against the client's tokens.
+    fn on_authenticate(&mut self, el: &Element, out: &mut Vec<Action>) {
+        self.sasl2_exchange = true;
+        let request = match sasl2::parse_authenticate(el) {
+            Ok(request) => request,
+            Err(sasl2::MalformedAuthenticate(text)) => {
+                return self.sasl_failed(out, "malformed-request", Some(text));
+            }
+        };
+        let Ok(initial) = decode_sasl2_payload(request.initial_response.as_deref()) else {
+            out.push(Action::Send(sasl2::failure("incorrect-encoding", None)));
+            return;
+        };
+        if let Some(ht) = HtMechanism::from_name(&request.mechanism)
+            .filter(|m| HtMechanism::available(&self.bindings).contains(m))
+        {
+            let Some(client_id) = request.user_agent.as_ref().map(|ua| ua.id.clone()) else {
+                return self.sasl_failed(
+                    out,
+                    "malformed-request",
+                    Some("FAST needs a <user-agent id/>"),
+                );
+            };
+            let response = match ht::parse_initial_response(&initial.unwrap_or_default()) {
+                Ok(response) => response,
+                Err(failure) => {
+                    return self.sasl_failed(
+                        out,
+                        failure.condition.name(),
+                        failure.text.as_deref(),
+                    );
+                }
+            };
+            // An unusable username cannot have tokens: it fails as a wrong token does, after the look-up step.
+            let username = jid::NodePart::new(&response.username)
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default();
+            self.username = Some(username.clone());
+            self.sasl2 = Some(Sasl2Pending {
+                request,
+                fast: Some((ht, response)),
+            });
+            self.state = State::LookingUpTokens;
+            out.push(Action::LookupFastTokens {
+                username,
+                client_id,
+            });
+            return;
+        }
+        let offered = self.offered_mechanisms();
+        let Some(mechanism) =
+            Mechanism::from_name(&request.mechanism).filter(|m| offered.contains(m))
+        else {
+            out.push(Action::Send(sasl2::failure("invalid-mechanism", None)));
+            return;
+        };
+        self.sasl2 = Some(Sasl2Pending {
+            request,
+            fast: None,
+        });
+        let mut exchange = ServerExchange::new(mechanism, self.bindings.clone());
+        let step = exchange.step(initial.as_deref());
+        self.exchange = Some(exchange);
+        self.state = State::Authenticating;
+        self.on_sasl_step(step, out);
+    }
+
+    fn on_fast_tokens(&mut self, lookup: FastLookup, out: &mut Vec<Action>) {
+        let Some(pending) = self.sasl2.as_ref() else {
+            return self.close(out, StreamError::new(StreamCondition::InternalServerError));
+        };
+        let (Some((mechanism, response)), Some(user_agent)) =
+            (pending.fast.as_ref(), pending.request.user_agent.as_ref())
+        else {
+            return self.close(out, StreamError::new(StreamCondition::InternalServerError));
+        };
+        let fast = pending.request.fast.unwrap_or(FastOptions {
+            count: None,
+            invalidate: false,
+        });
+        let tokens = match lookup.account {
+            FastAccount::Missing => &[][..],
+            _ => &lookup.tokens[..],
+        };
+        let attempt = ht::FastAttempt {
+            mechanism: *mechanism,
+            response,
+            count: fast.count,
+            bindings: &self.bindings,
+            now: lookup.now,
+            rotate_after: FAST_ROTATE_AFTER_SECS,
+        };
+        let username = self.username.clone().unwrap_or_default();
+        match (ht::verify(&attempt, tokens), lookup.account) {
+            (Err(failure), _) => {
+                if let Some(slot) = failure.expired {
+                    out.push(Action::RemoveFastToken {
+                        username,
+                        client_id: user_agent.id.clone(),
+                        slot,
+                    });
+                }
+                let failure = failure.failure;
+                self.sasl_failed(out, failure.condition.name(), failure.text.as_deref());
+            }
+            (Ok(_), FastAccount::Disabled(text)) => {
+                self.sasl_failed(out, Condition::AccountDisabled.name(), text.as_deref());
+            }
+            (Ok(success), _) => {
+                let mechanism = *mechanism;
+                self.authenticated = true;
+                // A token due for rotation is replaced by one for the same mechanism, unless the client is
+                // throwing it away or asked for another one itself.
+                let rotate = (success.rotate && !fast.invalidate).then_some(mechanism);
+                self.complete_sasl2(
+                    Some(success.additional_data),
+                    Some(((success.slot, fast), rotate)),
+                    out,
+                );
+            }
+        }
+    }
+
+    /// Authenticated through SASL2: the connection records the client and tokens and binds; the success follows in
+    /// [`Self::on_login_completed`].
+    #[allow(clippy::type_complexity)]
+    fn complete_sasl2(
+        &mut self,
+        additional_data: Option<Vec<u8>>,
+        fast: Option<((TokenSlot, FastOptions), Option<HtMechanism>)>,
+        out: &mut Vec<Action>,
+    ) {
+        let (Some(pending), Some(username)) = (self.sasl2.as_ref(), self.username.clone()) else {
+            return self.close(out, StreamError::new(StreamCondition::InternalServerError));
+        };
+        let request = &pending.request;
+        let user_agent = request.user_agent.clone();
+        let (used_token, rotation) = match fast {
+            Some((used, rotation)) => (Some(used), rotation),
+            None => (None, None),
+        };
+        let requested = request
+            .token_request
+            .as_deref()
+            .and_then(HtMechanism::from_name)
+            .filter(|m| HtMechanism::available(&self.bindings).contains(m));
+        // Tokens belong to a client: without a user agent none is issued (as Prosody).
+        let issue_token = requested.or(rotation).filter(|_| user_agent.is_some());
+        let bind = request.bind.as_ref().map(|bind| {
+            let tag = bind.get_child("tag", NS_BIND2).map(Element::text);
+            Bind2Request {
+                resource: sasl2::bind2_resource(
+                    tag.as_deref(),
+                    &username,
+                    user_agent.as_ref().map(|ua| ua.id.as_str()),
+                ),
+                inline: bind
+                    .children()
+                    .filter(|c| !c.is("tag", NS_BIND2))
+                    .cloned()
+                    .collect(),
+            }
+        });
+        let completion = LoginCompletion {
+            username,
+            user_agent,
+            used_token,
+            issue_token,
+            bind,
+            sm_resume: request.sm_resume.clone(),
+        };
+        self.exchange = None;
+        self.additional_data = additional_data;
+        self.state = State::CompletingLogin;
+        out.push(Action::CompleteLogin(Box::new(completion)));
+    }
+
+    fn on_login_completed(
+        &mut self,
+        result: Result<LoginResult, BindRefusal>,
+        out: &mut Vec<Action>,
+    ) {
+        self.sasl2 = None;
+        let additional_data = self.additional_data.take();
+        let Some(username) = self.username.clone() else {
+            return self.close(out, StreamError::new(StreamCondition::InternalServerError));
+        };
+        match result {
+            Ok(LoginResult { token, bound }) => {
+                let (identifier, bound_el, jid) = match bound {
+                    Some((jid, results)) => {
+                        let mut bound = Element::new("bound", NS_BIND2);
+                        for result in results {
+                            bound.append_child(result);
+                        }
+                        (jid.to_string(), Some(bound), Some(jid))
+                    }
+                    None => (format!("{username}@{}", self.settings.domain), None, None),
+                };
+                out.push(Action::Send(sasl2::success(
+                    additional_data.as_deref(),
+                    &identifier,
+                    token.as_ref(),
+                    bound_el,
+                )));
+                match jid {
+                    Some(jid) => {
+                        self.state = State::Established;
+                        out.push(Action::Established(jid));
+                    }
+                    // No stream restart (XEP-0388): the client may bind the RFC 6120 way on this stream.
+                    None => self.state = State::Negotiating,
+                }
+            }
+            Err(BindRefusal::TooManyResources) => self.close(
+                out,
+                StreamError::with_text(StreamCondition::PolicyViolation, "too many resources"),
+            ),
+            Err(BindRefusal::Error(_)) => {
+                self.close(out, StreamError::new(StreamCondition::InternalServerError))
             }
         }
     }
@@ -962,6 +1356,15 @@ fn decode_sasl_payload(el: &Element) -> Result<Option<Vec<u8>>, ()> {
     BASE64.decode(text).map(Some).map_err(|_| ())
 }
 
+/// The base64 of SASL2's `<initial-response/>`: None when absent, empty when empty (XEP-0388 has no `=`).
+fn decode_sasl2_payload(text: Option<&str>) -> Result<Option<Vec<u8>>, ()> {
+    match text.map(str::trim) {
+        None => Ok(None),
+        Some("" | "=") => Ok(Some(Vec::new())),
+        Some(text) => BASE64.decode(text).map(Some).map_err(|_| ()),
+    }
+}
+
 /// Base64 for `<challenge>`/`<success>`; `=` stands for empty data.
 fn encode_sasl_payload(data: &[u8]) -> String {
     if data.is_empty() {
@@ -1004,6 +1407,8 @@ mod tests {
             max_auth_failures: 2,
             session_features: Vec::new(),
             registration: true,
+            bind2_features: vec!["urn:xmpp:carbons:2".into()],
+            sasl2_inline: Vec::new(),
         }
     }
 
@@ -1502,5 +1907,555 @@ mod tests {
             [Action::CloseStream]
         );
         assert!(n.handle(good_header()).is_empty());
+    }
+
+    // SASL2, Bind2 and FAST.
+
+    use crate::sasl2::{NS_FAST, NS_SASL2 as SASL2};
+
+    fn sasl2_child<'a>(el: &'a Element, name: &str) -> Option<&'a Element> {
+        el.get_child(name, SASL2)
+    }
+
+    fn failure_condition(el: &Element) -> Option<String> {
+        assert!(el.is("failure", SASL2), "a SASL2 failure: {el:?}");
+        el.children()
+            .find(|c| c.ns() == ns::SASL)
+            .map(|c| c.name().to_owned())
+    }
+
+    fn user_agent(id: &str) -> Element {
+        Element::new("user-agent", SASL2)
+            .with_attr("id", id)
+            .with_child(Element::new("software", SASL2).with_text("Snikket"))
+            .with_child(Element::new("device", SASL2).with_text("Pixel"))
+    }
+
+    fn scram_client(password: &str) -> sasl::client::mechanisms::Scram<sasl::common::scram::Sha1> {
+        let creds = sasl::common::Credentials::default()
+            .with_username("alice")
+            .with_password(password)
+            .with_channel_binding(sasl::common::ChannelBinding::None);
+        sasl::client::mechanisms::Scram::<sasl::common::scram::Sha1>::from_credentials(creds)
+            .unwrap()
+    }
+
+    /// A SCRAM-SHA-1 login through SASL2 with `extra` children in `<authenticate/>`; returns the actions after the
+    /// client's final message.
+    fn sasl2_scram(
+        n: &mut C2sNegotiator,
+        password: &str,
+        stored: &Credentials,
+        extra: Vec<Element>,
+    ) -> Vec<Action> {
+        let mut client = scram_client(password);
+        let mut auth = Element::new("authenticate", SASL2)
+            .with_attr("mechanism", "SCRAM-SHA-1")
+            .with_child(
+                Element::new("initial-response", SASL2).with_text(BASE64.encode(client.initial())),
+            );
+        for child in extra {
+            auth.append_child(child);
+        }
+        assert_eq!(
+            n.handle(element(auth)),
+            [Action::LookupCredentials {
+                username: "alice".into()
+            }]
+        );
+        let actions = n.handle(Input::Credentials(Lookup::Found(stored.clone())));
+        let challenge = sent(&actions)[0];
+        assert!(challenge.is("challenge", SASL2), "{challenge:?}");
+        let response = client
+            .response(&BASE64.decode(challenge.text()).unwrap())
+            .unwrap();
+        n.handle(element(
+            Element::new("response", SASL2).with_text(BASE64.encode(response)),
+        ))
+    }
+
+    fn completion(actions: &[Action]) -> &LoginCompletion {
+        match actions.last() {
+            Some(Action::CompleteLogin(c)) => c,
+            other => panic!("expected CompleteLogin, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sasl2_is_offered_only_over_tls_with_bind2_and_fast() {
+        let mut n = C2sNegotiator::new(settings(), None);
+        let actions = n.handle(good_header());
+        assert!(!sent(&actions)[0].has_child("authentication", SASL2));
+        let actions = n.handle(element(
+            Element::new("authenticate", SASL2).with_attr("mechanism", "SCRAM-SHA-1"),
+        ));
+        assert_eq!(
+            failure_condition(sent(&actions)[0]).as_deref(),
+            Some("encryption-required")
+        );
+
+        let bindings = ChannelBindings {
+            tls_exporter: Some(vec![7; 32]),
+            tls_server_end_point: Some(vec![9; 32]),
+        };
+        let mut n = C2sNegotiator::new(settings(), Some(bindings));
+        let actions = n.handle(good_header());
+        let features = sent(&actions)[0];
+        assert!(features.has_child("mechanisms", ns::SASL), "SASL1 stays");
+        let auth = features.get_child("authentication", SASL2).unwrap();
+        let mechs: Vec<String> = auth
+            .children()
+            .filter(|c| c.is("mechanism", SASL2))
+            .map(Element::text)
+            .collect();
+        assert_eq!(
+            mechs,
+            [
+                "SCRAM-SHA-256-PLUS",
+                "SCRAM-SHA-256",
+                "SCRAM-SHA-1-PLUS",
+                "SCRAM-SHA-1"
+            ]
+        );
+        let inline = sasl2_child(auth, "inline").unwrap();
+        let bind = inline.get_child("bind", NS_BIND2).unwrap();
+        let vars: Vec<&str> = bind
+            .get_child("inline", NS_BIND2)
+            .unwrap()
+            .children()
+            .filter_map(|f| f.attr("var"))
+            .collect();
+        assert_eq!(vars, ["urn:xmpp:carbons:2"]);
+        let fast: Vec<String> = inline
+            .get_child("fast", NS_FAST)
+            .unwrap()
+            .children()
+            .map(Element::text)
+            .collect();
+        assert_eq!(
+            fast,
+            ["HT-SHA-256-EXPR", "HT-SHA-256-ENDP", "HT-SHA-256-NONE"]
+        );
+    }
+
+    #[test]
+    fn sasl2_scram_with_bind2_and_token_request() {
+        let stored = Credentials::from_password("correct horse battery").unwrap();
+        let mut n = secure_negotiator();
+        let actions = sasl2_scram(
+            &mut n,
+            "correct horse battery",
+            &stored,
+            vec![
+                user_agent("d4565fa7-4d72-4749-b3d3-740edbf87770"),
+                Element::new("bind", NS_BIND2)
+                    .with_child(Element::new("tag", NS_BIND2).with_text("Snikket"))
+                    .with_child(Element::new("enable", "urn:xmpp:carbons:2")),
+                Element::new("request-token", NS_FAST).with_attr("mechanism", "HT-SHA-256-NONE"),
+            ],
+        );
+        assert!(
+            sent(&actions).is_empty(),
+            "nothing before the login is complete: {actions:?}"
+        );
+        let c = completion(&actions);
+        assert_eq!(c.username, "alice");
+        assert_eq!(
+            c.user_agent.as_ref().unwrap().software.as_deref(),
+            Some("Snikket")
+        );
+        assert_eq!(c.issue_token, Some(HtMechanism::Sha256None));
+        assert_eq!(c.used_token, None);
+        let bind = c.bind.as_ref().unwrap();
+        assert!(bind.resource.starts_with("Snikket."));
+        assert_eq!(bind.inline.len(), 1);
+        assert!(bind.inline[0].is("enable", "urn:xmpp:carbons:2"));
+        assert_eq!(n.authenticated_user(), Some("alice"));
+
+        let jid = FullJid::new(&format!("alice@example.com/{}", bind.resource)).unwrap();
+        let token = IssuedToken {
+            secret: "tok".into(),
+            expiry: "2030-01-01T00:00:00Z".into(),
+        };
+        let actions = n.handle(Input::LoginCompleted(Ok(LoginResult {
+            token: Some(token),
+            bound: Some((jid.clone(), Vec::new())),
+        })));
+        let success = sent(&actions)[0];
+        assert!(success.is("success", SASL2));
+        let server_final = BASE64
+            .decode(sasl2_child(success, "additional-data").unwrap().text())
+            .unwrap();
+        assert!(server_final.starts_with(b"v="));
+        assert_eq!(
+            sasl2_child(success, "authorization-identifier")
+                .unwrap()
+                .text(),
+            jid.to_string()
+        );
+        let t = success.get_child("token", NS_FAST).unwrap();
+        assert_eq!(t.attr("token"), Some("tok"));
+        assert_eq!(t.attr("expiry"), Some("2030-01-01T00:00:00Z"));
+        assert!(success.has_child("bound", NS_BIND2));
+        assert_eq!(actions.last(), Some(&Action::Established(jid)));
+        assert!(
+            !actions.contains(&Action::ResetParser),
+            "no stream restart after SASL2"
+        );
+    }
+
+    #[test]
+    fn sasl2_without_bind_then_rfc6120_bind() {
+        let stored = Credentials::from_password("correct horse battery").unwrap();
+        let mut n = secure_negotiator();
+        let actions = sasl2_scram(&mut n, "correct horse battery", &stored, Vec::new());
+        let c = completion(&actions);
+        assert!(c.bind.is_none() && c.user_agent.is_none() && c.issue_token.is_none());
+        let actions = n.handle(Input::LoginCompleted(Ok(LoginResult {
+            token: None,
+            bound: None,
+        })));
+        let success = sent(&actions)[0];
+        assert_eq!(
+            sasl2_child(success, "authorization-identifier")
+                .unwrap()
+                .text(),
+            "alice@example.com"
+        );
+        let bind = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "set")
+            .with_attr("id", "b")
+            .with_child(Element::new("bind", ns::BIND));
+        assert_eq!(
+            n.handle(element(bind)),
+            [Action::Bind {
+                username: "alice".into(),
+                resource: None
+            }]
+        );
+    }
+
+    #[test]
+    fn sasl2_failures() {
+        let stored = Credentials::from_password("correct horse battery").unwrap();
+        let mut n = secure_negotiator();
+        let actions = sasl2_scram(&mut n, "wrong password!", &stored, Vec::new());
+        assert_eq!(
+            failure_condition(sent(&actions)[0]).as_deref(),
+            Some("not-authorized")
+        );
+
+        let mut n = secure_negotiator();
+        let actions = n.handle(element(
+            Element::new("authenticate", SASL2).with_attr("mechanism", "DIGEST-MD5"),
+        ));
+        assert_eq!(
+            failure_condition(sent(&actions)[0]).as_deref(),
+            Some("invalid-mechanism")
+        );
+        let actions = n.handle(element(
+            Element::new("authenticate", SASL2)
+                .with_attr("mechanism", "SCRAM-SHA-1")
+                .with_child(Element::new("initial-response", SASL2).with_text("!!")),
+        ));
+        assert_eq!(
+            failure_condition(sent(&actions)[0]).as_deref(),
+            Some("incorrect-encoding")
+        );
+        let actions = n.handle(element(Element::new("authenticate", SASL2)));
+        assert_eq!(
+            failure_condition(sent(&actions)[0]).as_deref(),
+            Some("malformed-request")
+        );
+
+        // Abort in the middle of an exchange.
+        let mut n = secure_negotiator();
+        let mut client = scram_client("x");
+        let _ = n.handle(element(
+            Element::new("authenticate", SASL2)
+                .with_attr("mechanism", "SCRAM-SHA-1")
+                .with_child(
+                    Element::new("initial-response", SASL2)
+                        .with_text(BASE64.encode(client.initial())),
+                ),
+        ));
+        n.handle(Input::Credentials(Lookup::Found(stored)));
+        let actions = n.handle(element(Element::new("abort", SASL2)));
+        assert_eq!(
+            failure_condition(sent(&actions)[0]).as_deref(),
+            Some("aborted")
+        );
+    }
+
+    fn fast_authenticate(mechanism: &str, token: &str, cb: &[u8], extra: Vec<Element>) -> Input {
+        let mut data = b"alice\0".to_vec();
+        data.extend_from_slice(&ht::client_proof(token, cb));
+        let mut auth = Element::new("authenticate", SASL2)
+            .with_attr("mechanism", mechanism)
+            .with_child(Element::new("initial-response", SASL2).with_text(BASE64.encode(data)));
+        for child in extra {
+            auth.append_child(child);
+        }
+        element(auth)
+    }
+
+    fn stored_token(slot: TokenSlot, mechanism: &str, secret: &str, issued_at: i64) -> StoredToken {
+        StoredToken {
+            slot,
+            mechanism: mechanism.into(),
+            secret: secret.into(),
+            issued_at,
+            expires_at: issued_at + FAST_TOKEN_TTL_SECS,
+            last_count: None,
+        }
+    }
+
+    fn tokens_input(account: FastAccount, tokens: Vec<StoredToken>, now: i64) -> Input {
+        Input::FastTokens(FastLookup {
+            account,
+            tokens,
+            now,
+        })
+    }
+
+    #[test]
+    fn fast_login_uses_and_rotates_tokens() {
+        let mut n = secure_negotiator();
+        let actions = n.handle(fast_authenticate(
+            "HT-SHA-256-NONE",
+            "secret",
+            b"",
+            vec![
+                user_agent("c1"),
+                Element::new("fast", NS_FAST).with_attr("count", "4"),
+                Element::new("bind", NS_BIND2),
+            ],
+        ));
+        assert_eq!(
+            actions,
+            [Action::LookupFastTokens {
+                username: "alice".into(),
+                client_id: "c1".into()
+            }]
+        );
+        let issued = 1_000_000;
+        let now = issued + FAST_ROTATE_AFTER_SECS + 1;
+        let actions = n.handle(tokens_input(
+            FastAccount::Active,
+            vec![stored_token(
+                TokenSlot::Current,
+                "HT-SHA-256-NONE",
+                "secret",
+                issued,
+            )],
+            now,
+        ));
+        let c = completion(&actions);
+        assert_eq!(
+            c.used_token,
+            Some((
+                TokenSlot::Current,
+                FastOptions {
+                    count: Some(4),
+                    invalidate: false
+                }
+            ))
+        );
+        assert_eq!(
+            c.issue_token,
+            Some(HtMechanism::Sha256None),
+            "old token: rotated"
+        );
+        let jid = FullJid::new("alice@example.com/x").unwrap();
+        let actions = n.handle(Input::LoginCompleted(Ok(LoginResult {
+            token: None,
+            bound: Some((jid.clone(), Vec::new())),
+        })));
+        let success = sent(&actions)[0];
+        assert_eq!(
+            BASE64
+                .decode(sasl2_child(success, "additional-data").unwrap().text())
+                .unwrap(),
+            ht::server_proof("secret", b"")
+        );
+        assert_eq!(actions.last(), Some(&Action::Established(jid)));
+    }
+
+    #[test]
+    fn fast_errors() {
+        let token = |issued| {
+            vec![stored_token(
+                TokenSlot::Current,
+                "HT-SHA-256-NONE",
+                "secret",
+                issued,
+            )]
+        };
+        // A wrong (or superseded, or revoked) token.
+        let mut n = secure_negotiator();
+        n.handle(fast_authenticate(
+            "HT-SHA-256-NONE",
+            "old-token",
+            b"",
+            vec![user_agent("c1")],
+        ));
+        let actions = n.handle(tokens_input(FastAccount::Active, token(0), 10));
+        assert_eq!(
+            failure_condition(sent(&actions)[0]).as_deref(),
+            Some("not-authorized")
+        );
+
+        // Expired: credentials-expired, and the token is removed.
+        n.handle(fast_authenticate(
+            "HT-SHA-256-NONE",
+            "secret",
+            b"",
+            vec![user_agent("c1")],
+        ));
+        let actions = n.handle(tokens_input(
+            FastAccount::Active,
+            token(0),
+            FAST_TOKEN_TTL_SECS,
+        ));
+        assert_eq!(
+            actions[0],
+            Action::RemoveFastToken {
+                username: "alice".into(),
+                client_id: "c1".into(),
+                slot: TokenSlot::Current
+            }
+        );
+        assert_eq!(
+            failure_condition(sent(&actions)[0]).as_deref(),
+            Some("credentials-expired")
+        );
+
+        // Replayed count: the stream is closed after the third failure (max_auth_failures is 2 in these tests).
+        let mut n = secure_negotiator();
+        n.handle(fast_authenticate(
+            "HT-SHA-256-NONE",
+            "secret",
+            b"",
+            vec![
+                user_agent("c1"),
+                Element::new("fast", NS_FAST).with_attr("count", "3"),
+            ],
+        ));
+        let mut replayed = token(0);
+        replayed[0].last_count = Some(3);
+        let actions = n.handle(tokens_input(FastAccount::Active, replayed, 10));
+        assert_eq!(
+            failure_condition(sent(&actions)[0]).as_deref(),
+            Some("not-authorized")
+        );
+
+        // Disabled account: told only with a valid token.
+        n.handle(fast_authenticate(
+            "HT-SHA-256-NONE",
+            "secret",
+            b"",
+            vec![user_agent("c1")],
+        ));
+        let actions = n.handle(tokens_input(
+            FastAccount::Disabled(Some("Account deleted".into())),
+            token(0),
+            10,
+        ));
+        assert_eq!(
+            failure_condition(sent(&actions)[0]).as_deref(),
+            Some("account-disabled")
+        );
+        assert_eq!(
+            closed_with(&actions),
+            Some(StreamCondition::PolicyViolation)
+        );
+
+        // No client id: FAST is refused at once.
+        let mut n = secure_negotiator();
+        let actions = n.handle(fast_authenticate(
+            "HT-SHA-256-NONE",
+            "secret",
+            b"",
+            Vec::new(),
+        ));
+        assert_eq!(
+            failure_condition(sent(&actions)[0]).as_deref(),
+            Some("malformed-request")
+        );
+        // A malformed initial response.
+        let actions = n.handle(element(
+            Element::new("authenticate", SASL2)
+                .with_attr("mechanism", "HT-SHA-256-NONE")
+                .with_child(user_agent("c1"))
+                .with_child(
+                    Element::new("initial-response", SASL2).with_text(BASE64.encode("alice")),
+                ),
+        ));
+        assert_eq!(
+            failure_condition(sent(&actions)[0]).as_deref(),
+            Some("malformed-request")
+        );
+    }
+
+    #[test]
+    fn fast_channel_binding() {
+        // secure_negotiator's exporter is [7; 32].
+        let mut n = secure_negotiator();
+        n.handle(fast_authenticate(
+            "HT-SHA-256-EXPR",
+            "secret",
+            &[7; 32],
+            vec![user_agent("c1")],
+        ));
+        let good = vec![stored_token(TokenSlot::New, "HT-SHA-256-EXPR", "secret", 0)];
+        let actions = n.handle(tokens_input(FastAccount::Active, good.clone(), 10));
+        let c = completion(&actions);
+        assert_eq!(c.used_token.map(|(slot, _)| slot), Some(TokenSlot::New));
+        assert_eq!(c.issue_token, None, "young token: no rotation");
+
+        // Bound to another connection's exporter.
+        let mut n = secure_negotiator();
+        n.handle(fast_authenticate(
+            "HT-SHA-256-EXPR",
+            "secret",
+            &[8; 32],
+            vec![user_agent("c1")],
+        ));
+        let actions = n.handle(tokens_input(FastAccount::Active, good, 10));
+        assert_eq!(
+            failure_condition(sent(&actions)[0]).as_deref(),
+            Some("not-authorized")
+        );
+
+        // Without exporter data, -EXPR is not offered and not accepted.
+        let bindings = ChannelBindings {
+            tls_exporter: None,
+            tls_server_end_point: Some(vec![9; 32]),
+        };
+        let mut n = C2sNegotiator::new(settings(), Some(bindings));
+        n.handle(good_header());
+        let actions = n.handle(fast_authenticate(
+            "HT-SHA-256-EXPR",
+            "secret",
+            &[],
+            vec![user_agent("c1")],
+        ));
+        assert_eq!(
+            failure_condition(sent(&actions)[0]).as_deref(),
+            Some("invalid-mechanism")
+        );
+    }
+
+    #[test]
+    fn sasl1_then_sasl2_namespaces_do_not_mix() {
+        // A SASL1 exchange answers in SASL1's namespace, even after a SASL2 failure.
+        let mut n = secure_negotiator();
+        n.handle(element(
+            Element::new("authenticate", SASL2).with_attr("mechanism", "X"),
+        ));
+        let actions = n.handle(element(
+            Element::new("auth", ns::SASL).with_attr("mechanism", "X"),
+        ));
+        assert!(sent(&actions)[0].is("failure", ns::SASL));
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod c2s;
 pub mod errors;
+pub mod sasl2;
 pub mod sm;
 pub mod stanza;
 

@@ -22,6 +22,7 @@
 mod channel_binding;
 mod credentials;
 mod exchange;
+pub mod ht;
 mod scram;
 
 use std::borrow::Cow;

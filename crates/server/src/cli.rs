@@ -104,6 +104,11 @@ pub enum UserCommand {
     Role { name: String, role: String },
     /// Enable a disabled account, cancelling its deletion if its owner asked for one (Snikket's "Restore account").
     Enable { name: String },
+    /// List the clients that logged in to an account with SASL2 (id, software, device, dates, FAST token).
+    Clients { name: String },
+    /// Revoke a client: its FAST token is deleted and it must log in with the password again (a session it has
+    /// open on a running server stays until it reconnects).
+    RevokeClient { name: String, id: String },
 }
 
 /// Circle commands. Ids are base64url and may start with `-`: they are taken as values, not options. They write
@@ -523,6 +528,26 @@ async fn user_command(config: &Config, store: &Store, command: UserCommand) -> a
                 bail!("there is no account {name}@{}", config.domain);
             }
             println!("{name}@{} is now {}", config.domain, role_name(role));
+        }
+        UserCommand::Clients { name } => {
+            let name = existing_account(store, &name, &config.domain).await?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            for client in store.clients().list(&name, now).await? {
+                println!(
+                    "{}\t{}",
+                    client.client_id,
+                    rookery_modules::client_management::describe(&client)
+                );
+            }
+        }
+        UserCommand::RevokeClient { name, id } => {
+            let name = existing_account(store, &name, &config.domain).await?;
+            if !store.clients().revoke(&name, &id).await? {
+                bail!("{name}@{} has no client {id:?}", config.domain);
+            }
+            println!("Revoked client {id} of {name}@{}", config.domain);
         }
         UserCommand::Enable { name } => {
             let name = username(&name, &config.domain)?;

@@ -18,6 +18,10 @@ const ADMIN_FORM: &str = "http://jabber.org/protocol/admin";
 const CONTACT_INVITE: &str = "urn:xmpp:invite#invite";
 const CREATE_ACCOUNT_INVITE: &str = "urn:xmpp:invite#create-account";
 const RESET_INVITE: &str = "xmpp:prosody.im/mod_invites_adhoc#password-reset";
+/// Client management: every user may list and revoke their own clients.
+const LIST_CLIENTS: &str = "urn:rookery:client-management#list";
+const REVOKE_CLIENT: &str = "urn:rookery:client-management#revoke";
+const OWN_CLIENTS: [&str; 2] = [LIST_CLIENTS, REVOKE_CLIENT];
 
 /// A server with an admin (`root`) and two normal users.
 async fn server_with(options: TestOptions) -> TestServer {
@@ -133,12 +137,14 @@ async fn the_command_list_depends_on_the_role() {
         [
             CHANGE_PASSWORD,
             ONLINE_USERS,
+            LIST_CLIENTS,
+            REVOKE_CLIENT,
             CREATE_ACCOUNT_INVITE,
             CONTACT_INVITE,
-            RESET_INVITE
+            RESET_INVITE,
         ]
     );
-    assert!(command_list(&server, &mut bob).await.is_empty());
+    assert_eq!(command_list(&server, &mut bob).await, OWN_CLIENTS);
 
     // disco#info of the list node and of a command node.
     let info = |node: &str| Element::new("query", ns::DISCO_INFO).with_attr("node", node);
@@ -701,7 +707,7 @@ async fn normal_and_limited_users_may_not_invite_by_default() {
     let mut bob = server.login("bob", PASSWORD, Some("b")).await;
     let mut carol = server.login("carol", PASSWORD, Some("c")).await;
     for client in [&mut bob, &mut carol] {
-        assert!(command_list(&server, client).await.is_empty());
+        assert_eq!(command_list(&server, client).await, OWN_CLIENTS);
         for node in [CONTACT_INVITE, CREATE_ACCOUNT_INVITE, RESET_INVITE] {
             let reply = run(&server, client, "n", command(node, Some("execute"), None)).await;
             assert_eq!(
@@ -744,7 +750,10 @@ async fn the_settings_open_contact_invites_to_normal_users_never_to_limited_ones
         .await
         .unwrap();
     let mut bob = server.login("bob", PASSWORD, Some("b")).await;
-    assert_eq!(command_list(&server, &mut bob).await, [CONTACT_INVITE]);
+    assert_eq!(
+        command_list(&server, &mut bob).await,
+        [LIST_CLIENTS, REVOKE_CLIENT, CONTACT_INVITE]
+    );
     let reply = run(&server, &mut bob, "s1", command(CONTACT_INVITE, None, None)).await;
     let invite = created_invite(
         &server,
@@ -763,7 +772,7 @@ async fn the_settings_open_contact_invites_to_normal_users_never_to_limited_ones
     .await;
     assert_eq!(error_of(&reply).0, "forbidden");
     let mut carol = server.login("carol", PASSWORD, Some("c")).await;
-    assert!(command_list(&server, &mut carol).await.is_empty());
+    assert_eq!(command_list(&server, &mut carol).await, OWN_CLIENTS);
     let reply = run(
         &server,
         &mut carol,

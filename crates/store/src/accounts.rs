@@ -96,8 +96,8 @@ impl Accounts {
         }
     }
 
-    /// Replaces all of the account's keys with `credentials` (a hash left `None` is removed). `false` if there is
-    /// no such account.
+    /// Replaces all of the account's keys with `credentials` (a hash left `None` is removed) and removes its FAST
+    /// tokens (XEP-0484: a new password ends them). `false` if there is no such account.
     pub async fn set_credentials(
         &self,
         username: &str,

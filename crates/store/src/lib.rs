@@ -10,6 +10,7 @@ mod account_data;
 mod accounts;
 mod blocklist;
 mod circles;
+mod clients;
 mod deletions;
 mod error;
 mod invites;
@@ -22,6 +23,7 @@ pub use account_data::{LastLogout, LastLogouts, PrivateChange, PrivateXml, VCard
 pub use accounts::{Account, AccountSummary, Accounts, MIN_PASSWORD_CHARS};
 pub use blocklist::Blocklists;
 pub use circles::{Circle, Circles, DEFAULT_CIRCLE};
+pub use clients::{ClientInfo, ClientLogin, Clients, NewToken, TokenUse};
 pub use deletions::{AccountDeletions, DeletionRequest};
 pub use error::StoreError;
 pub use invites::{Invite, InviteKind, Invites};
@@ -103,6 +105,11 @@ impl Store {
     /// The repository of accounts waiting out their deletion grace period.
     pub fn account_deletions(&self) -> AccountDeletions {
         AccountDeletions::new(self.clone())
+    }
+
+    /// Clients seen per account and their FAST tokens (XEP-0388, XEP-0484).
+    pub fn clients(&self) -> Clients {
+        Clients::new(self.clone())
     }
 
     /// The offline-message repository (XEP-0160).

@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 
 import { client, xml, jid } from "@xmpp/client";
 
-export { xml, jid };
+export { xml, jid, client };
 
 export const NS = {
   roster: "jabber:iq:roster",

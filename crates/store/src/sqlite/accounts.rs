@@ -163,6 +163,11 @@ pub(crate) async fn set_credentials(
         .execute(&mut *tx)
         .await?;
     insert_keys(&mut tx, username, credentials).await?;
+    // A new password ends every FAST token (Prosody refuses tokens issued before the last password change).
+    sqlx::query("DELETE FROM fast_tokens WHERE username = $1")
+        .bind(username)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(true)
 }

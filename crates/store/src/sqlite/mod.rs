@@ -11,6 +11,7 @@ pub(crate) mod account_data;
 pub(crate) mod accounts;
 pub(crate) mod blocklist;
 pub(crate) mod circles;
+pub(crate) mod clients;
 pub(crate) mod deletions;
 pub(crate) mod invites;
 pub(crate) mod offline;

@@ -166,14 +166,18 @@ impl C2sListener {
                 features
             },
             registration: registrar(&self.server).is_some(),
+            // The modules' inline features, and stream management's `<enable/>` (XEP-0198 §Bind2).
             bind2_features: self
                 .server
                 .extensions
                 .get::<Bind2Features>()
-                .map(|f| f.namespaces().map(str::to_owned).collect())
-                .unwrap_or_default(),
-            // Stream management adds `<sm xmlns='urn:xmpp:sm:3'/>` here when it supports resumption inside SASL2.
-            sasl2_inline: Vec::new(),
+                .map(|f| f.namespaces().map(str::to_owned).collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .chain([sm::NS_SM.to_owned()])
+                .collect(),
+            // `<resume/>` inside `<authenticate/>`.
+            sasl2_inline: vec![sm::feature()],
         };
         let conn = Connection {
             server: Arc::clone(&self.server),
@@ -732,22 +736,8 @@ impl Connection {
         };
         match request {
             Ok(SmRequest::Enable { resume }) => {
-                if bound.sm.is_some() {
-                    write_top_level(
-                        &sm::failed("unexpected-request", None),
-                        &mut self.out,
-                        ns::CLIENT,
-                    );
-                    return;
-                }
-                let resumption = resume.then(|| {
-                    let (id, takeovers) = self.resumable.register(bound.session.username());
-                    Resumption { id, takeovers }
-                });
-                let max = self.server.config.limits.sm_hibernation.as_secs().max(1);
-                let enabled = sm::enabled(resumption.as_ref().map(|r| (r.id.as_str(), max)));
-                write_top_level(&enabled, &mut self.out, ns::CLIENT);
-                bound.sm = Some(SmSession::new(resumption));
+                let answer = self.enable_sm(resume);
+                write_top_level(&answer, &mut self.out, ns::CLIENT);
             }
             Ok(SmRequest::Resume { .. }) => {
                 write_top_level(
@@ -806,14 +796,37 @@ impl Connection {
         }
     }
 
-    /// Takes over the session `previd` for a resumption, from the connection that holds it.
-    async fn resume(&mut self, username: &str, previd: &str, h: u32) -> Input {
+    /// Enables stream management on the bound session (with resumption when asked): `<enabled/>`, or `<failed/>`
+    /// when it is on already.
+    fn enable_sm(&mut self, resume: bool) -> Element {
+        let Some(bound) = self.session.as_mut() else {
+            return sm::failed("unexpected-request", None);
+        };
+        if bound.sm.is_some() {
+            return sm::failed("unexpected-request", None);
+        }
+        let resumption = resume.then(|| {
+            let (id, takeovers) = self.resumable.register(bound.session.username());
+            Resumption { id, takeovers }
+        });
+        let max = self.server.config.limits.sm_hibernation.as_secs().max(1);
+        let enabled = sm::enabled(resumption.as_ref().map(|r| (r.id.as_str(), max)));
+        bound.sm = Some(SmSession::new(resumption));
+        enabled
+    }
+
+    /// Takes over the session `previd` for a resumption, from the connection that holds it: the session is this
+    /// connection's when it returns `Ok`; `Err` is the `<failed/>` to send.
+    async fn take_over(
+        &mut self,
+        username: &str,
+        previd: &str,
+        h: u32,
+    ) -> Result<ResumedSession, Element> {
         let takeovers = match self.resumable.find(username, previd) {
             Found::Session(takeovers) => takeovers,
-            Found::Ended { handled } => {
-                return Input::Resumed(Err(crate::resumption::not_found(Some(handled))));
-            }
-            Found::Unknown => return Input::Resumed(Err(crate::resumption::not_found(None))),
+            Found::Ended { handled } => return Err(crate::resumption::not_found(Some(handled))),
+            Found::Unknown => return Err(crate::resumption::not_found(None)),
         };
         let (reply, handed_over) = oneshot::channel();
         let taken = timeout(TAKEOVER_TIMEOUT, async {
@@ -823,11 +836,11 @@ impl Connection {
         .await;
         let Ok(Some(bound)) = taken else {
             // It ended meanwhile, or its connection did not answer.
-            return Input::Resumed(Err(crate::resumption::not_found(None)));
+            return Err(crate::resumption::not_found(None));
         };
         let mut bound = *bound;
         let Some(sm) = bound.sm.as_mut() else {
-            return Input::Resumed(Err(crate::resumption::not_found(None)));
+            return Err(crate::resumption::not_found(None));
         };
         let handled = sm.counters.handled_count();
         match sm.counters.resume(h) {
@@ -837,11 +850,11 @@ impl Connection {
                 self.resend.extend(std::mem::take(&mut sm.held));
                 let jid = bound.session.jid.clone();
                 self.session = Some(bound);
-                Input::Resumed(Ok(ResumedSession {
+                Ok(ResumedSession {
                     jid,
                     previd: previd.to_owned(),
                     handled,
-                }))
+                })
             }
             Err(too_high) => {
                 // The client counts stanzas that were never sent: the session cannot go on consistently. It ends
@@ -852,8 +865,8 @@ impl Connection {
                     "resumption with a count beyond what was sent"
                 );
                 self.end_session(bound).await;
-                Input::Resumed(Err(sm::failed("undefined-condition", Some(handled))
-                    .with_child(sm::handled_count_too_high(too_high))))
+                Err(sm::failed("undefined-condition", Some(handled))
+                    .with_child(sm::handled_count_too_high(too_high)))
             }
         }
     }
@@ -1051,7 +1064,7 @@ impl Connection {
                 username,
                 previd,
                 h,
-            } => return Some(self.resume(&username, &previd, h).await),
+            } => return Some(Input::Resumed(self.take_over(&username, &previd, h).await)),
             Action::ResumedSession(jid) => {
                 info!(%jid, "session resumed");
                 self.write_resent();
@@ -1150,12 +1163,33 @@ impl Connection {
             secret: t.secret,
             expiry: xep0082(t.expires_at),
         });
-        // XEP-0198 `<resume/>` inside `<authenticate/>` (login.sm_resume) is stream management's to handle here,
-        // before binding; it is not advertised yet, so it is ignored.
-        let Some(bind) = login.bind else {
+        // XEP-0198 `<resume/>` inside `<authenticate/>`: a resumed session takes the place of binding (XEP-0388
+        // §6.1); when it fails, `<failed/>` goes in the success and binding goes on as asked.
+        let mut sm_failed = None;
+        if let Some(request) = login.sm_resume.as_ref().and_then(SmRequest::parse) {
+            match request {
+                Ok(SmRequest::Resume { previd, h }) => {
+                    match self.take_over(&login.username, &previd, h).await {
+                        Ok(resumed) => {
+                            return Some(Input::LoginCompleted(Ok(LoginResult {
+                                token,
+                                bound: None,
+                                resumed: Some(resumed),
+                                sm_failed: None,
+                            })));
+                        }
+                        Err(failed) => sm_failed = Some(failed),
+                    }
+                }
+                _ => sm_failed = Some(sm::failed("bad-request", None)),
+            }
+        }
+        let Some(mut bind) = login.bind else {
             return Some(Input::LoginCompleted(Ok(LoginResult {
                 token,
                 bound: None,
+                resumed: None,
+                sm_failed,
             })));
         };
         let Ok(bare) = BareJid::new(&format!("{}@{}", login.username, self.server.domain)) else {
@@ -1177,9 +1211,14 @@ impl Connection {
             queue,
             sm: None,
         });
-        // Inline features of the modules (carbons, ...). XEP-0198's inline `<enable xmlns='urn:xmpp:sm:3'/>` is
-        // among `bind.inline` too: stream management takes it out and answers `<enabled/>` here.
-        let results = match self.server.extensions.get::<Bind2Features>() {
+        // XEP-0198's inline `<enable/>` is the connection's (stream management lives here); the rest are the
+        // modules' inline features (carbons, ...).
+        let sm_enable = bind
+            .inline
+            .iter()
+            .position(|el| el.is("enable", sm::NS_SM))
+            .map(|i| bind.inline.remove(i));
+        let mut results = match self.server.extensions.get::<Bind2Features>() {
             Some(features) => {
                 session
                     .serving(features.enable_all(&self.server, &session, bind.inline))
@@ -1187,9 +1226,16 @@ impl Connection {
             }
             None => Vec::new(),
         };
+        if let Some(Some(Ok(SmRequest::Enable { resume }))) =
+            sm_enable.as_ref().map(SmRequest::parse)
+        {
+            results.push(self.enable_sm(resume));
+        }
         Some(Input::LoginCompleted(Ok(LoginResult {
             token,
             bound: Some((jid, results)),
+            resumed: None,
+            sm_failed,
         })))
     }
 

@@ -182,6 +182,10 @@ pub struct LoginResult {
     pub token: Option<IssuedToken>,
     /// The bound JID and the inline features' results, for `<bound/>`.
     pub bound: Option<(FullJid, Vec<Element>)>,
+    /// The session resumed by an inline XEP-0198 `<resume/>`: no binding then, and `<resumed/>` in the success.
+    pub resumed: Option<ResumedSession>,
+    /// The `<failed/>` of an inline resumption that could not happen, for the success.
+    pub sm_failed: Option<Element>,
 }
 
 /// What the connection task must do, in order.
@@ -1210,7 +1214,28 @@ impl C2sNegotiator {
             return self.close(out, StreamError::new(StreamCondition::InternalServerError));
         };
         match result {
-            Ok(LoginResult { token, bound }) => {
+            Ok(LoginResult {
+                token,
+                resumed: Some(resumed),
+                ..
+            }) => {
+                let mut success = sasl2::success(
+                    additional_data.as_deref(),
+                    resumed.jid.as_str(),
+                    token.as_ref(),
+                    None,
+                );
+                success.append_child(sm::resumed(&resumed.previd, resumed.handled));
+                out.push(Action::Send(success));
+                self.state = State::Established;
+                out.push(Action::ResumedSession(resumed.jid));
+            }
+            Ok(LoginResult {
+                token,
+                bound,
+                sm_failed,
+                ..
+            }) => {
                 let (identifier, bound_el, jid) = match bound {
                     Some((jid, results)) => {
                         let mut bound = Element::new("bound", NS_BIND2);
@@ -1221,12 +1246,20 @@ impl C2sNegotiator {
                     }
                     None => (format!("{username}@{}", self.settings.domain), None, None),
                 };
-                out.push(Action::Send(sasl2::success(
+                let mut success = sasl2::success(
                     additional_data.as_deref(),
                     &identifier,
                     token.as_ref(),
-                    bound_el,
-                )));
+                    None,
+                );
+                // XEP-0198 §SASL2: a failed inline resumption is said before the new session's `<bound/>`.
+                if let Some(failed) = sm_failed {
+                    success.append_child(failed);
+                }
+                if let Some(bound_el) = bound_el {
+                    success.append_child(bound_el);
+                }
+                out.push(Action::Send(success));
                 match jid {
                     Some(jid) => {
                         self.state = State::Established;
@@ -2079,6 +2112,8 @@ mod tests {
         };
         let actions = n.handle(Input::LoginCompleted(Ok(LoginResult {
             token: Some(token),
+            resumed: None,
+            sm_failed: None,
             bound: Some((jid.clone(), Vec::new())),
         })));
         let success = sent(&actions)[0];
@@ -2105,6 +2140,44 @@ mod tests {
     }
 
     #[test]
+    fn sasl2_inline_resumption_and_its_failure() {
+        let stored = Credentials::from_password("correct horse battery").unwrap();
+        let jid = FullJid::new("alice@example.com/phone").unwrap();
+        // Resumed: `<resumed/>` in the success, and the stream carries on the old session.
+        let mut n = secure_negotiator();
+        sasl2_scram(&mut n, "correct horse battery", &stored, Vec::new());
+        let actions = n.handle(Input::LoginCompleted(Ok(LoginResult {
+            token: None,
+            bound: None,
+            resumed: Some(ResumedSession {
+                jid: jid.clone(),
+                previd: "s1".into(),
+                handled: 7,
+            }),
+            sm_failed: None,
+        })));
+        let success = sent(&actions)[0];
+        let resumed = success.get_child("resumed", sm::NS_SM).unwrap();
+        assert_eq!(resumed.attr("previd"), Some("s1"));
+        assert_eq!(resumed.attr("h"), Some("7"));
+        assert!(!success.has_child("bound", NS_BIND2));
+        assert_eq!(actions.last(), Some(&Action::ResumedSession(jid.clone())));
+        // Failed: `<failed/>`, then the new session's `<bound/>`.
+        let mut n = secure_negotiator();
+        sasl2_scram(&mut n, "correct horse battery", &stored, Vec::new());
+        let actions = n.handle(Input::LoginCompleted(Ok(LoginResult {
+            token: None,
+            bound: Some((jid.clone(), Vec::new())),
+            resumed: None,
+            sm_failed: Some(sm::failed("item-not-found", None)),
+        })));
+        let success = sent(&actions)[0];
+        let names: Vec<&str> = success.children().map(Element::name).collect();
+        assert_eq!(names[names.len() - 2..], ["failed", "bound"]);
+        assert_eq!(actions.last(), Some(&Action::Established(jid)));
+    }
+
+    #[test]
     fn sasl2_without_bind_then_rfc6120_bind() {
         let stored = Credentials::from_password("correct horse battery").unwrap();
         let mut n = secure_negotiator();
@@ -2114,6 +2187,8 @@ mod tests {
         let actions = n.handle(Input::LoginCompleted(Ok(LoginResult {
             token: None,
             bound: None,
+            resumed: None,
+            sm_failed: None,
         })));
         let success = sent(&actions)[0];
         assert_eq!(
@@ -2269,6 +2344,8 @@ mod tests {
         let jid = FullJid::new("alice@example.com/x").unwrap();
         let actions = n.handle(Input::LoginCompleted(Ok(LoginResult {
             token: None,
+            resumed: None,
+            sm_failed: None,
             bound: Some((jid.clone(), Vec::new())),
         })));
         let success = sent(&actions)[0];

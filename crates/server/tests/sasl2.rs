@@ -281,3 +281,140 @@ async fn sasl2_errors_and_plain_bind_after_sasl2() {
             .has_child("authentication", SASL2)
     );
 }
+
+/// What the Snikket Android app does: one SASL2 exchange that binds and enables stream management inline; after a
+/// cut connection, one FAST exchange that resumes the session inline and gets what was sent meanwhile.
+#[tokio::test]
+async fn inline_stream_management_enable_then_fast_resumption() {
+    const SM: &str = "urn:xmpp:sm:3";
+    let server = TestServer::start().await;
+    server.add_user("alice", PASSWORD).await;
+    server.add_user("bob", PASSWORD).await;
+
+    let mut phone = server.connect().await;
+    let features = phone.features.clone().unwrap();
+    let inline = features
+        .get_child("authentication", SASL2)
+        .and_then(|a| a.get_child("inline", SASL2))
+        .unwrap();
+    assert!(
+        inline.has_child("sm", SM),
+        "inline resumption offered: {inline}"
+    );
+    let bind2_inline: Vec<String> = inline
+        .get_child("bind", BIND2)
+        .and_then(|b| b.get_child("inline", BIND2))
+        .map(|i| {
+            i.children()
+                .filter_map(|f| f.attr("var"))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(bind2_inline.contains(&SM.to_owned()), "{bind2_inline:?}");
+
+    let bind = bind_snikket().with_child(Element::new("enable", SM).with_attr("resume", "true"));
+    let success = password_login(
+        &mut phone,
+        PASSWORD,
+        vec![
+            user_agent(),
+            bind,
+            Element::new("request-token", FAST).with_attr("mechanism", "HT-SHA-256-EXPR"),
+        ],
+    )
+    .await;
+    let jid = bound_jid(&success);
+    let enabled = success
+        .get_child("bound", BIND2)
+        .and_then(|b| b.get_child("enabled", SM))
+        .unwrap_or_else(|| panic!("no inline <enabled/>: {success}"));
+    assert_eq!(enabled.attr("resume"), Some("true"));
+    let previd = enabled.attr("id").unwrap().to_owned();
+    let token = success
+        .get_child("token", FAST)
+        .and_then(|t| t.attr("token"))
+        .unwrap()
+        .to_owned();
+    phone
+        .send(&Element::new("presence", ns::CLIENT))
+        .await
+        .unwrap();
+    // The presence comes back, counted: h = 1 once it is read.
+    let own = phone
+        .next_matching(|e| e.name() == "presence")
+        .await
+        .unwrap();
+    assert_eq!(own.attr("from"), Some(jid.as_str()));
+    drop(phone);
+
+    let mut bob = server.login("bob", PASSWORD, Some("desk")).await;
+    let message = Element::new("message", ns::CLIENT)
+        .with_attr("to", jid.as_str())
+        .with_attr("type", "chat")
+        .with_child(Element::new("body", ns::CLIENT).with_text("while you were away"));
+    bob.send(&message).await.unwrap();
+    bob.sync().await.unwrap();
+
+    let mut phone = server.connect().await;
+    let exporter = phone.tls_exporter().unwrap();
+    let mut data = b"alice\0".to_vec();
+    data.extend_from_slice(&ht::client_proof(&token, &exporter));
+    let auth = Element::new("authenticate", SASL2)
+        .with_attr("mechanism", "HT-SHA-256-EXPR")
+        .with_child(Element::new("initial-response", SASL2).with_text(BASE64.encode(data)))
+        .with_child(user_agent())
+        .with_child(Element::new("fast", FAST).with_attr("count", "1"))
+        .with_child(
+            Element::new("resume", SM)
+                .with_attr("previd", previd.as_str())
+                .with_attr("h", "1"),
+        )
+        .with_child(bind_snikket());
+    phone.send(&auth).await.unwrap();
+    let success = phone.next_element().await.unwrap();
+    assert!(success.is("success", SASL2), "{success}");
+    let resumed = success
+        .get_child("resumed", SM)
+        .unwrap_or_else(|| panic!("no inline <resumed/>: {success}"));
+    assert_eq!(resumed.attr("previd"), Some(previd.as_str()));
+    assert!(
+        !success.has_child("bound", BIND2),
+        "resumed, not bound anew"
+    );
+    assert_eq!(
+        success
+            .get_child("authorization-identifier", SASL2)
+            .unwrap()
+            .text(),
+        jid
+    );
+    let got = phone
+        .next_matching(|e| e.name() == "message")
+        .await
+        .unwrap();
+    assert_eq!(
+        got.get_child("body", ns::CLIENT)
+            .map(Element::text)
+            .as_deref(),
+        Some("while you were away")
+    );
+    assert_eq!(server.server().sessions.sessions_of("alice").len(), 1);
+
+    // A resumption that cannot happen says so and binds a new session as asked.
+    drop(phone);
+    let mut other = server.connect().await;
+    let success = password_login(
+        &mut other,
+        PASSWORD,
+        vec![
+            Element::new("resume", SM)
+                .with_attr("previd", "no-such-session")
+                .with_attr("h", "0"),
+            bind_snikket(),
+        ],
+    )
+    .await;
+    assert!(success.has_child("failed", SM), "{success}");
+    bound_jid(&success);
+}

@@ -59,6 +59,9 @@ pub struct SessionState {
     pub directed_presence: std::collections::HashSet<jid::Jid>,
     /// The XEP-0115 capabilities in its presence (`node#ver` and hash), kept for PEP notifications.
     pub caps: Option<Caps>,
+    /// Whether the client enabled XEP-0280 carbons. Changed only through `rookery_modules::carbons::set_enabled`,
+    /// which keeps the server-wide count of such sessions with it.
+    pub carbons: bool,
 }
 
 /// XEP-0115 entity capabilities announced in a presence.
@@ -243,7 +246,7 @@ impl Session {
 
 /// Roughly how many bytes a stanza takes written out: enough to bound queues by memory, cheap enough for every
 /// stanza (one pass over its nodes, no writing).
-fn estimated_size(el: &Element) -> usize {
+pub fn estimated_size(el: &Element) -> usize {
     let mut size = 2 * el.name().len() + 5;
     for a in el.attributes() {
         size += a.name.len() + a.value.len() + 4;

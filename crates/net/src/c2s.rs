@@ -24,6 +24,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::csi::CsiQueue;
 use crate::limiter::ConnectionLimiter;
 use crate::transport::Transport;
 
@@ -136,7 +137,11 @@ impl C2sListener {
             max_stanza_bytes: limits.c2s_stanza_size,
             max_unauthenticated_stanza_bytes: limits.c2s_unauthenticated_stanza_size,
             max_auth_failures: MAX_AUTH_FAILURES,
-            session_features: self.server.stream_features.clone(),
+            session_features: [
+                &self.server.stream_features[..],
+                &[crate::csi::stream_feature()],
+            ]
+            .concat(),
             registration: registrar(&self.server).is_some(),
         };
         let conn = Connection {
@@ -152,6 +157,7 @@ impl C2sListener {
             negotiator: C2sNegotiator::new(settings, bindings),
             out: Vec::with_capacity(4096),
             session: None,
+            csi: CsiQueue::new(limits.session_queue_bytes),
             unauthenticated_deadline: deadline,
             done: false,
         };
@@ -224,6 +230,8 @@ struct Connection {
     /// Serialised output not yet written.
     out: Vec<u8>,
     session: Option<BoundSession>,
+    /// XEP-0352: what is held back while the client says it is inactive.
+    csi: CsiQueue,
     unauthenticated_deadline: Instant,
     /// Set once the stream is closed; the task then ends.
     done: bool,
@@ -318,6 +326,9 @@ impl Connection {
         let _ = self.flush().await;
         if let Some(mut bound) = self.session.take() {
             self.server.sessions.unbind(&bound.session);
+            for held in self.csi.take_held() {
+                self.server.undeliverable(held.stanza, held.rerouted).await;
+            }
             // Whatever is still queued did not reach the client: it is undeliverable (messages are routed again or
             // kept offline, requests answered), never silently dropped.
             bound.queue.close();
@@ -374,7 +385,7 @@ impl Connection {
     /// Serialises a queued stanza and whatever else is waiting, up to one write batch. Each stanza's share of the
     /// queue budget is released as it is serialised.
     fn write_queued(&mut self, first: Queued) {
-        write_top_level(&first.stanza, &mut self.out, ns::CLIENT);
+        write_stanza(&mut self.csi, &mut self.out, first);
         self.drain_queue(WRITE_BATCH);
     }
 
@@ -385,7 +396,7 @@ impl Connection {
         };
         while self.out.len() < up_to {
             match bound.queue.try_recv() {
-                Ok(queued) => write_top_level(&queued.stanza, &mut self.out, ns::CLIENT),
+                Ok(queued) => write_stanza(&mut self.csi, &mut self.out, queued),
                 Err(_) => break,
             }
         }
@@ -408,6 +419,15 @@ impl Connection {
                     // Replaced or being closed: its JID may already belong to a new session, which must not get
                     // the answers to this one's requests.
                     return;
+                }
+                (Some(bound), StreamEvent::Element(nonza))
+                    if crate::csi::is_state_change(&nonza) =>
+                {
+                    let out = &mut self.out;
+                    self.csi
+                        .state_change(&nonza, &bound.session.bare_jid(), |s| {
+                            write_top_level(&s, out, ns::CLIENT);
+                        });
                 }
                 (Some(bound), StreamEvent::Element(stanza)) => {
                     let session = Arc::clone(&bound.session);
@@ -614,6 +634,9 @@ impl Connection {
     fn close(&mut self, err: StreamError) {
         let mut actions = Vec::new();
         if self.session.is_some() {
+            // The client is still there to read what was held back for it, before the rest of its queue.
+            let out = &mut self.out;
+            self.csi.flush(|s| write_top_level(&s, out, ns::CLIENT));
             // Bounded: a session closed for not reading must not have its whole queue written out now.
             self.drain_queue(CLOSING_DRAIN);
             actions.push(Action::Close(err));
@@ -646,6 +669,14 @@ impl Connection {
             _ => {}
         }
     }
+}
+
+/// Writes a stanza from the session's queue, unless its client is inactive and the stanza can wait (XEP-0352).
+/// Its share of the queue budget is released either way: held stanzas are bounded by the CSI queue's own limits.
+fn write_stanza(csi: &mut CsiQueue, out: &mut Vec<u8>, queued: Queued) {
+    csi.offer(queued.stanza, queued.rerouted, |s| {
+        write_top_level(&s, out, ns::CLIENT);
+    });
 }
 
 /// Authentication results go to the log (never credentials).

@@ -224,8 +224,8 @@ fn carries_carbon_wrapper(message: &Element) -> bool {
         .any(|c| c.ns() == NS_CARBONS && matches!(c.name(), "sent" | "received"))
 }
 
-/// The copy of `message` for `account`'s resources, addressed when it is delivered.
-fn wrap(message: &Element, direction: Direction, account: &str) -> Element {
+/// The carbon of `message` for `account`'s resources (XEP-0297 forwarded), addressed when it is delivered.
+pub fn wrap(message: &Element, direction: Direction, account: &str) -> Element {
     let mut copy = message.clone();
     copy.set_namespace(ns::CLIENT);
     Element::new("message", ns::CLIENT)

@@ -328,7 +328,7 @@ mod tests {
         let mut queue = CsiQueue::new(usize::MAX);
         inactive(&mut queue);
         let updates: Vec<_> = (0..HOLD_LIMIT)
-            .map(|i| presence(None).with_attr("id", &i.to_string()))
+            .map(|i| presence(None).with_attr("id", i.to_string()))
             .collect();
         assert!(offer_all(&mut queue, updates).is_empty());
         // One more than the limit: everything goes, in order, the newest last.

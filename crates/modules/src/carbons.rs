@@ -270,20 +270,23 @@ impl StanzaHandler for Sent {
         server: &'a Arc<Server>,
         event: &'a mut StanzaEvent,
     ) -> BoxFuture<'a, Handled> {
+        let Origin::Client(sender) = &event.origin else {
+            return Box::pin(std::future::ready(Handled::Pass));
+        };
+        let spoofed = carries_carbon_wrapper(&event.stanza);
+        // The common case, decided without building the rest of this future.
+        if !spoofed && self.0.none() {
+            return Box::pin(std::future::ready(Handled::Pass));
+        }
+        let sender = Arc::clone(sender);
         Box::pin(async move {
-            let Origin::Client(sender) = &event.origin else {
-                return Handled::Pass;
-            };
-            if carries_carbon_wrapper(&event.stanza) {
+            if spoofed {
                 let error = StanzaError::with_text(
                     StanzaCondition::NotAllowed,
                     "only the server sends carbon copies",
                 );
                 server.bounce(&event.stanza, error).await;
                 return Handled::Yes;
-            }
-            if self.0.none() {
-                return Handled::Pass;
             }
             let account = sender.bare_jid().to_string();
             if verdict(&event.stanza, Direction::Sent, &account, &event.to) != Verdict::Copy {
@@ -296,11 +299,10 @@ impl StanzaHandler for Sent {
                 Cow::Borrowed(&event.stanza)
             };
             let sessions = server.sessions.sessions_of(sender.username());
-            let sender_id = sender.id;
             send_copies(
                 server,
                 sessions,
-                |s| s.id == sender_id,
+                |s| s.id == sender.id,
                 &message,
                 Direction::Sent,
                 &account,
@@ -322,15 +324,17 @@ impl StanzaHandler for Received {
         server: &'a Arc<Server>,
         event: &'a mut StanzaEvent,
     ) -> BoxFuture<'a, Handled> {
+        // A re-routed message was copied the first time.
+        if matches!(event.origin, Origin::Rerouted) {
+            return Box::pin(std::future::ready(Handled::Pass));
+        }
+        // The common case, decided without building the rest of this future.
+        if self.0.none() {
+            // Nobody to copy to; `<private/>` still goes (XEP-0280 §8).
+            event.stanza.remove_child("private", NS_CARBONS);
+            return Box::pin(std::future::ready(Handled::Pass));
+        }
         Box::pin(async move {
-            if matches!(event.origin, Origin::Rerouted) {
-                return Handled::Pass;
-            }
-            if self.0.none() {
-                // Nobody to copy to; `<private/>` still goes (XEP-0280 §8).
-                event.stanza.remove_child("private", NS_CARBONS);
-                return Handled::Pass;
-            }
             let Some(username) = event.to.node().map(|n| n.as_str().to_owned()) else {
                 return Handled::Pass;
             };
@@ -515,6 +519,28 @@ mod tests {
         assert_eq!(received(&spoofed), Verdict::Copy);
         assert!(carries_carbon_wrapper(&spoofed));
         assert!(!carries_carbon_wrapper(&message(Some("chat"), ALICE)));
+    }
+
+    #[test]
+    fn the_count_follows_the_flags() {
+        let sessions = rookery_core::SessionRegistry::new(1024);
+        let alice = jid::BareJid::new(ALICE).unwrap();
+        let (phone, _queue) = sessions.bind(&alice, Some("phone"), 10).unwrap();
+        let (laptop, _queue2) = sessions.bind(&alice, Some("laptop"), 10).unwrap();
+        let count = EnabledSessions::default();
+        assert!(count.none());
+        // Enabling twice counts once; disabling what is not enabled changes nothing.
+        set_flag(&count, &phone, true);
+        set_flag(&count, &phone, true);
+        set_flag(&count, &laptop, false);
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        assert!(phone.state().carbons);
+        set_flag(&count, &laptop, true);
+        set_flag(&count, &phone, false);
+        set_flag(&count, &phone, false);
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        set_flag(&count, &laptop, false);
+        assert!(count.none());
     }
 
     #[test]

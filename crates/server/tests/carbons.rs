@@ -359,3 +359,43 @@ async fn a_message_without_to_is_copied_as_addressed_to_the_account() {
     assert_eq!(sent[0].1.attr("to"), Some(jid("alice").as_str()));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_message_rerouted_from_a_dead_connection_is_not_copied_again() {
+    let server = server(&["alice", "bob"]).await;
+    let mut bob = online(&server, "bob", "b", false).await;
+    let mut phone = online(&server, "alice", "phone", true).await;
+    let mut laptop = online(&server, "alice", "laptop", false).await;
+    // Carbons on, never available: it gets a copy of everything the others receive.
+    let mut tablet = server.login("alice", PASSWORD, Some("tablet")).await;
+    set_carbons(&mut tablet, true).await;
+    for c in [&mut phone, &mut laptop, &mut tablet] {
+        sync(c).await;
+    }
+    // The phone goes inactive (XEP-0352), so a chat state for it waits in its connection...
+    phone
+        .send(&Element::new("inactive", "urn:xmpp:csi:0"))
+        .await
+        .unwrap();
+    sync(&mut phone).await;
+    let composing = Element::new("message", ns::CLIENT)
+        .with_attr("to", format!("{}/phone", jid("alice")).as_str())
+        .with_attr("type", "chat")
+        .with_attr("id", "composing")
+        .with_child(Element::new("composing", NS_CHAT_STATES));
+    bob.send(&composing).await.unwrap();
+    sync(&mut bob).await;
+    // ...until the connection dies: the chat state is routed again, to the laptop.
+    drop(phone);
+    let rerouted = laptop
+        .next_matching(|e| e.name() == "message")
+        .await
+        .unwrap();
+    assert_eq!(rerouted.attr("id"), Some("composing"));
+    // The tablet got its copy the first time, and only then.
+    let seen = sync(&mut tablet).await;
+    let copies = carbons(&seen, &jid("alice"), &format!("{}/tablet", jid("alice")));
+    assert_eq!(copies.len(), 1, "{seen:?}");
+    assert_eq!(copies[0].1.attr("id"), Some("composing"));
+    server.stop().await;
+}

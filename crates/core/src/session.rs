@@ -61,6 +61,9 @@ pub struct SessionState {
     pub caps: Option<Caps>,
     /// The XEP-0388 `<user-agent id/>` it logged in with (SASL2), so that revoking a client closes its sessions.
     pub client_id: Option<String>,
+    /// Whether the client enabled XEP-0280 carbons. Changed only through `rookery_modules::carbons::set_enabled`,
+    /// which keeps the server-wide count of such sessions with it.
+    pub carbons: bool,
 }
 
 /// XEP-0115 entity capabilities announced in a presence.

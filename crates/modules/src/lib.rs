@@ -5,6 +5,7 @@
 pub mod adhoc;
 pub mod admin_commands;
 pub mod blocking;
+pub mod carbons;
 pub mod circles;
 pub mod client_management;
 pub mod contact_info;
@@ -53,6 +54,7 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(register::AccountManagement),
         Arc::new(circles::CirclesModule),
         Arc::new(invite_register::InviteRegistration),
+        Arc::new(carbons::Carbons),
         Arc::new(message::MessageModule),
         Arc::new(offline::OfflineModule::default()),
     ]

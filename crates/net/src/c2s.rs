@@ -36,6 +36,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::csi::{CsiQueue, Held};
 use crate::limiter::ConnectionLimiter;
 use crate::resumption::{Found, ResumableSessions, TakeoverRequest};
 use crate::transport::Transport;
@@ -163,6 +164,7 @@ impl C2sListener {
             session_features: {
                 let mut features = self.server.stream_features.clone();
                 features.push(sm::feature());
+                features.push(crate::csi::stream_feature());
                 features
             },
             registration: registrar(&self.server).is_some(),
@@ -194,6 +196,7 @@ impl C2sListener {
             session: None,
             resumable: Arc::clone(&self.resumable),
             client_id: None,
+            csi: CsiQueue::new(limits.session_queue_bytes),
             unauthenticated_deadline: deadline,
             done: false,
             connection_lost: false,
@@ -279,14 +282,20 @@ struct Unacked {
 }
 
 impl Unacked {
+    /// A stanza taken from the session's queue.
     fn new(queued: Queued) -> Self {
         let Queued {
             stanza, rerouted, ..
         } = queued;
+        Self::held(Held { stanza, rerouted })
+    }
+
+    /// A stanza on its way out (past CSI).
+    fn held(held: Held) -> Self {
         Self {
-            size: rookery_core::estimated_size(&stanza),
-            stanza,
-            rerouted,
+            size: rookery_core::estimated_size(&held.stanza),
+            stanza: held.stanza,
+            rerouted: held.rerouted,
             since: SystemTime::now(),
         }
     }
@@ -342,6 +351,14 @@ impl SmSession {
         }
     }
 
+    /// Keeps stanzas that were not written (held back by CSI when the connection ended) for the next connection.
+    fn hold(&mut self, items: Vec<Unacked>) {
+        for item in items {
+            self.bytes += item.size;
+            self.held.push_back(item);
+        }
+    }
+
     /// Everything the client has not acknowledged, and what was held for it, oldest first.
     fn take_all(&mut self) -> impl Iterator<Item = Unacked> {
         self.bytes = 0;
@@ -365,6 +382,8 @@ struct Connection {
     resumable: Arc<ResumableSessions>,
     /// The client id the stream logged in with through SASL2, recorded on the session it binds.
     client_id: Option<String>,
+    /// XEP-0352: what is held back while the client says it is inactive.
+    csi: CsiQueue,
     unauthenticated_deadline: Instant,
     /// Set once the stream is closed; the task then ends.
     done: bool,
@@ -507,23 +526,32 @@ impl Connection {
             }
         }
         let _ = self.flush().await;
+        let csi_held: Vec<Unacked> = self
+            .csi
+            .take_held()
+            .into_iter()
+            .map(Unacked::held)
+            .collect();
         if let Some(request) = self.pending_takeover.take() {
             self.hand_over(request);
             let _ = self.flush().await;
         }
-        if let Some(bound) = self.session.take() {
+        if let Some(mut bound) = self.session.take() {
             let hibernate = self.connection_lost
                 && bound.resumable()
                 && !bound.session.is_closing()
                 && !self.server.shutdown.is_cancelled();
             if hibernate {
-                // Lost, not closed: nothing to say goodbye to.
+                // Lost, not closed: nothing to say goodbye to. What CSI held back waits with the session.
                 self.transport = None;
+                if let Some(sm) = bound.sm.as_mut() {
+                    sm.hold(csi_held);
+                }
                 if let Some(bound) = self.hibernate(bound).await {
-                    self.end_session(bound).await;
+                    self.end_session(bound, Vec::new()).await;
                 }
             } else {
-                self.end_session(bound).await;
+                self.end_session(bound, csi_held).await;
             }
         }
         if let Some(mut transport) = self.transport.take() {
@@ -534,7 +562,8 @@ impl Connection {
     /// Ends a session for good: it is unbound, can no longer be resumed, and whatever did not reach the client (not
     /// acknowledged, held, or still queued) is undeliverable: messages are routed again or kept offline, requests
     /// answered; nothing is silently dropped.
-    async fn end_session(&self, mut bound: BoundSession) {
+    /// `not_written` are stanzas CSI held back, which come after the unacknowledged ones and before the queue.
+    async fn end_session(&self, mut bound: BoundSession, not_written: Vec<Unacked>) {
         self.server.sessions.unbind(&bound.session);
         bound.queue.close();
         if let Some(sm) = bound.sm.as_mut() {
@@ -542,7 +571,14 @@ impl Connection {
                 self.resumable
                     .ended(&resumption.id, sm.counters.handled_count());
             }
+            let held = std::mem::take(&mut sm.held);
+            sm.hold(not_written);
+            sm.hold(held.into());
             for item in sm.take_all() {
+                self.server.undeliverable(item.stanza, item.rerouted).await;
+            }
+        } else {
+            for item in not_written {
                 self.server.undeliverable(item.stanza, item.rerouted).await;
             }
         }
@@ -602,9 +638,19 @@ impl Connection {
 
     /// Another connection resumes this session: hand it over whole, and close this connection.
     fn hand_over(&mut self, request: TakeoverRequest) {
-        let Some(bound) = self.session.take() else {
+        let Some(mut bound) = self.session.take() else {
             return;
         };
+        // What CSI held back goes with the session (the new connection's client starts active).
+        if let Some(sm) = bound.sm.as_mut() {
+            sm.hold(
+                self.csi
+                    .take_held()
+                    .into_iter()
+                    .map(Unacked::held)
+                    .collect(),
+            );
+        }
         // What was serialised and not written yet is in the unacknowledged queue: the new connection sends it.
         self.out.clear();
         match request.reply.send(Box::new(bound)) {
@@ -683,10 +729,7 @@ impl Connection {
         let Some(bound) = self.session.as_mut() else {
             return;
         };
-        match bound.sm.as_mut() {
-            Some(sm) => sm.write(Unacked::new(first), &mut self.out),
-            None => write_top_level(&first.stanza, &mut self.out, ns::CLIENT),
-        }
+        write_stanza(&mut self.csi, &mut bound.sm, &mut self.out, first);
         self.drain_queue(WRITE_BATCH);
         if let Some(sm) = self.session.as_mut().and_then(|b| b.sm.as_mut()) {
             sm.request_ack_if_needed(&mut self.out);
@@ -701,16 +744,12 @@ impl Connection {
         };
         let limits = &self.server.config.limits;
         while self.out.len() < up_to {
-            match bound.sm.as_mut() {
-                Some(sm) if !sm.has_room(limits) => break,
-                Some(sm) => match bound.queue.try_recv() {
-                    Ok(queued) => sm.write(Unacked::new(queued), &mut self.out),
-                    Err(_) => break,
-                },
-                None => match bound.queue.try_recv() {
-                    Ok(queued) => write_top_level(&queued.stanza, &mut self.out, ns::CLIENT),
-                    Err(_) => break,
-                },
+            if bound.sm.as_ref().is_some_and(|sm| !sm.has_room(limits)) {
+                break;
+            }
+            match bound.queue.try_recv() {
+                Ok(queued) => write_stanza(&mut self.csi, &mut bound.sm, &mut self.out, queued),
+                Err(_) => break,
             }
         }
     }
@@ -864,7 +903,7 @@ impl Connection {
                     sent = too_high.sent,
                     "resumption with a count beyond what was sent"
                 );
-                self.end_session(bound).await;
+                self.end_session(bound, Vec::new()).await;
                 Err(sm::failed("undefined-condition", Some(handled))
                     .with_child(sm::handled_count_too_high(too_high)))
             }
@@ -893,6 +932,16 @@ impl Connection {
                     if let Some(request) = SmRequest::parse(&el) {
                         self.on_sm(request);
                     }
+                }
+                (Some(bound), StreamEvent::Element(nonza))
+                    if crate::csi::is_state_change(&nonza) =>
+                {
+                    let account = bound.session.bare_jid();
+                    let bound = self.session.as_mut().expect("matched above");
+                    let out = &mut self.out;
+                    let sm = &mut bound.sm;
+                    self.csi
+                        .state_change(&nonza, &account, |held| write_out(sm, out, held));
                 }
                 (Some(bound), StreamEvent::Element(stanza)) => {
                     let session = Arc::clone(&bound.session);
@@ -1302,6 +1351,10 @@ impl Connection {
     fn close(&mut self, err: StreamError) {
         let mut actions = Vec::new();
         if self.session.is_some() {
+            // The client is still there to read what was held back for it, before the rest of its queue.
+            let out = &mut self.out;
+            let sm = &mut self.session.as_mut().expect("checked above").sm;
+            self.csi.flush(|held| write_out(sm, out, held));
             // Bounded: a session closed for not reading must not have its whole queue written out now.
             self.drain_queue(CLOSING_DRAIN);
             actions.push(Action::Close(err));
@@ -1357,6 +1410,22 @@ fn xep0082(unix_seconds: i64) -> String {
     )
 }
 
+/// Writes a stanza from the session's queue, unless its client is inactive and the stanza can wait (XEP-0352).
+/// Its share of the queue budget is released either way: held stanzas are bounded by the CSI queue's own limits.
+fn write_stanza(csi: &mut CsiQueue, sm: &mut Option<SmSession>, out: &mut Vec<u8>, queued: Queued) {
+    csi.offer(queued.stanza, queued.rerouted, |held| {
+        write_out(sm, out, held)
+    });
+}
+
+/// Writes a stanza to the client, counted and kept until acknowledged when stream management is on.
+fn write_out(sm: &mut Option<SmSession>, out: &mut Vec<u8>, held: Held) {
+    match sm {
+        Some(sm) => sm.write(Unacked::held(held), out),
+        None => write_top_level(&held.stanza, out, ns::CLIENT),
+    }
+}
+
 /// Authentication results go to the log (never credentials).
 fn log_auth_outcome(el: &Element, user: Option<&str>) {
     let sasl2 = rookery_proto::sasl2::NS_SASL2;
@@ -1383,15 +1452,7 @@ fn stamp_delay(item: &mut Unacked, domain: &str) {
         .since
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-    let Some(stamp) = time::OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-    else {
-        return;
-    };
+    let stamp = xep0082(seconds);
     let delay = Element::new("delay", NS_DELAY)
         .with_attr("from", domain)
         .with_attr("stamp", stamp);

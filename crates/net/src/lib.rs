@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod c2s;
+pub mod csi;
 mod limiter;
 mod resumption;
 mod transport;

@@ -313,7 +313,13 @@ async fn inline_stream_management_enable_then_fast_resumption() {
         .unwrap_or_default();
     assert!(bind2_inline.contains(&SM.to_owned()), "{bind2_inline:?}");
 
-    let bind = bind_snikket().with_child(Element::new("enable", SM).with_attr("resume", "true"));
+    assert!(
+        bind2_inline.contains(&"urn:xmpp:carbons:2".to_owned()),
+        "{bind2_inline:?}"
+    );
+    let bind = bind_snikket()
+        .with_child(Element::new("enable", "urn:xmpp:carbons:2"))
+        .with_child(Element::new("enable", SM).with_attr("resume", "true"));
     let success = password_login(
         &mut phone,
         PASSWORD,
@@ -331,6 +337,8 @@ async fn inline_stream_management_enable_then_fast_resumption() {
         .unwrap_or_else(|| panic!("no inline <enabled/>: {success}"));
     assert_eq!(enabled.attr("resume"), Some("true"));
     let previd = enabled.attr("id").unwrap().to_owned();
+    let sessions = server.server().sessions.sessions_of("alice");
+    assert!(sessions[0].state().carbons, "carbons enabled inline");
     let token = success
         .get_child("token", FAST)
         .and_then(|t| t.attr("token"))

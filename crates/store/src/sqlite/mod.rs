@@ -14,6 +14,7 @@ pub(crate) mod circles;
 pub(crate) mod deletions;
 pub(crate) mod invites;
 pub(crate) mod offline;
+pub(crate) mod pep;
 pub(crate) mod roster;
 
 use crate::StoreError;

@@ -264,6 +264,19 @@ pub struct Limits {
     /// (RFC 6121 §8.5.2.1.1). Prosody sets none. 10,000 holds weeks of a busy family chat and is what the offline
     /// benchmark queues; each message is also bounded by [`Limits::c2s_stanza_size`].
     pub offline_messages_per_user: usize,
+    /// Items one PEP node may keep, the most `pubsub#max_items` may ask for and what `max` means (Prosody's
+    /// `pep_max_items`, 256).
+    pub pep_max_items: usize,
+    /// Largest PEP item payload, as written out. 128 KiB holds a base64 avatar of about 90 KiB (XEP-0084 data),
+    /// far above what clients publish after scaling, and half the stanza limit, so an item always fits in the
+    /// notification that carries it. Prosody has no limit but the stanza size.
+    pub pep_item_max_bytes: usize,
+    /// PEP nodes one account may have. Legacy OMEMO makes one bundle node per device ever used, so this is
+    /// generous; Prosody has no limit.
+    pub pep_nodes_per_account: usize,
+    /// Bytes of PEP items one account may keep, all nodes together: a few avatars, OMEMO bundles for dozens of
+    /// devices and thousands of bookmarks take well under this. Bounds what one account can make the server store.
+    pub pep_storage_max_bytes: usize,
 }
 
 impl Default for Limits {
@@ -289,6 +302,10 @@ impl Default for Limits {
             max_blocklist_items: 1000,
             account_cleanup_interval: Duration::from_secs(3600),
             offline_messages_per_user: 10_000,
+            pep_max_items: 256,
+            pep_item_max_bytes: 128 * 1024,
+            pep_nodes_per_account: 1000,
+            pep_storage_max_bytes: 8 * 1024 * 1024,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod invites;
 pub mod last_activity;
 pub mod message;
 pub mod offline;
+pub mod pep;
 pub mod ping;
 pub mod presence;
 pub mod private;
@@ -53,5 +54,6 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(invite_register::InviteRegistration),
         Arc::new(message::MessageModule),
         Arc::new(offline::OfflineModule::default()),
+        Arc::new(pep::PepModule),
     ]
 }

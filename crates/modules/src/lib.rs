@@ -5,6 +5,7 @@
 pub mod adhoc;
 pub mod admin_commands;
 pub mod blocking;
+pub mod bookmarks;
 pub mod circles;
 pub mod contact_info;
 pub mod disco;

@@ -1447,3 +1447,234 @@ async fn omemo_avatars_nick_and_mds_round_trip_between_two_accounts() {
         Some(&newer)
     );
 }
+
+const B2: &str = "urn:xmpp:bookmarks:1";
+const LEGACY: &str = "storage:bookmarks";
+const PRIVATE: &str = "jabber:iq:private";
+
+fn b2_options() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("pubsub#persist_items", "true"),
+        ("pubsub#max_items", "max"),
+        ("pubsub#send_last_published_item", "never"),
+        ("pubsub#access_model", "whitelist"),
+    ]
+}
+
+fn legacy_storage(rooms: &[(&str, &str)]) -> Element {
+    let mut storage = Element::new("storage", LEGACY);
+    for (room, nick) in rooms {
+        storage.append_child(
+            Element::new("conference", LEGACY)
+                .with_attr("jid", *room)
+                .with_attr("name", format!("Room {room}"))
+                .with_attr("autojoin", "true")
+                .with_child(Element::new("nick", LEGACY).with_text(*nick)),
+        );
+    }
+    storage
+}
+
+/// (room, nick, autojoin) of a legacy document.
+fn legacy_rooms(storage: &Element) -> Vec<(String, String, String)> {
+    storage
+        .children()
+        .filter(|c| c.is("conference", LEGACY))
+        .map(|c| {
+            (
+                c.attr("jid").unwrap_or("").to_owned(),
+                c.get_child("nick", LEGACY)
+                    .map(Element::text)
+                    .unwrap_or_default(),
+                c.attr("autojoin").unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn private_bookmarks(client: &mut TestClient, id: &str) -> Vec<(String, String, String)> {
+    let query = Element::new("query", PRIVATE).with_child(Element::new("storage", LEGACY));
+    let reply = client.iq(&iq("get", id, None, query)).await.unwrap();
+    assert_result(&reply);
+    legacy_rooms(
+        reply
+            .get_child("query", PRIVATE)
+            .unwrap()
+            .get_child("storage", LEGACY)
+            .unwrap(),
+    )
+}
+
+async fn pep_legacy_bookmarks(client: &mut TestClient, id: &str) -> Vec<(String, String, String)> {
+    let reply = client
+        .iq(&iq("get", id, None, items_request(LEGACY, None, &[])))
+        .await
+        .unwrap();
+    assert_result(&reply);
+    let items = reply
+        .get_child("pubsub", PUBSUB)
+        .unwrap()
+        .get_child("items", PUBSUB)
+        .unwrap();
+    legacy_rooms(
+        items
+            .get_child("item", PUBSUB)
+            .unwrap()
+            .get_child("storage", LEGACY)
+            .unwrap(),
+    )
+}
+
+async fn bookmarks2(client: &mut TestClient, id: &str) -> Vec<(String, String)> {
+    let reply = client
+        .iq(&iq("get", id, None, items_request(B2, None, &[])))
+        .await
+        .unwrap();
+    assert_result(&reply);
+    let items = reply
+        .get_child("pubsub", PUBSUB)
+        .unwrap()
+        .get_child("items", PUBSUB)
+        .unwrap();
+    let mut rooms: Vec<(String, String)> = items
+        .children()
+        .map(|i| {
+            let conference = i.get_child("conference", B2).expect("a conference");
+            (
+                i.attr("id").unwrap().to_owned(),
+                conference
+                    .get_child("nick", B2)
+                    .map(Element::text)
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    rooms.sort();
+    rooms
+}
+
+#[tokio::test]
+async fn bookmarks_2_and_both_legacy_views_stay_in_step() {
+    let server = server_with(&["alice"], &[]).await;
+    let mut alice = server.login("alice", PASSWORD, Some("a")).await;
+    // Advertised as Prosody does.
+    let reply = alice
+        .iq(&iq("get", "d", None, Element::new("query", ns::DISCO_INFO)))
+        .await
+        .unwrap();
+    let features: Vec<String> = reply
+        .get_child("query", ns::DISCO_INFO)
+        .unwrap()
+        .children()
+        .filter_map(|f| f.attr("var").map(str::to_owned))
+        .collect();
+    assert!(features.contains(&format!("{B2}#compat")));
+    assert!(features.contains(&format!("{B2}#compat-pep")));
+    // A Bookmarks 2 publish shows in private storage and in the legacy PEP node.
+    let conference = Element::new("conference", B2)
+        .with_attr("name", "One")
+        .with_attr("autojoin", "true")
+        .with_child(Element::new("nick", B2).with_text("ali"));
+    let options = b2_options();
+    assert_result(
+        &alice
+            .iq(&iq(
+                "set",
+                "p1",
+                None,
+                publish(B2, Some("one@groups.rookery.test"), conference, &options),
+            ))
+            .await
+            .unwrap(),
+    );
+    let expected = vec![(
+        "one@groups.rookery.test".to_owned(),
+        "ali".to_owned(),
+        "true".to_owned(),
+    )];
+    assert_eq!(private_bookmarks(&mut alice, "g1").await, expected);
+    assert_eq!(pep_legacy_bookmarks(&mut alice, "g2").await, expected);
+    // Legacy private storage set: Bookmarks 2 follows (one retracted, two published), and the legacy PEP node too.
+    let query = Element::new("query", PRIVATE)
+        .with_child(legacy_storage(&[("two@groups.rookery.test", "al")]));
+    assert_result(&alice.iq(&iq("set", "s1", None, query)).await.unwrap());
+    assert_eq!(
+        bookmarks2(&mut alice, "b1").await,
+        vec![("two@groups.rookery.test".to_owned(), "al".to_owned())]
+    );
+    let expected = vec![(
+        "two@groups.rookery.test".to_owned(),
+        "al".to_owned(),
+        "true".to_owned(),
+    )];
+    assert_eq!(pep_legacy_bookmarks(&mut alice, "g3").await, expected);
+    // The Bookmarks 2 node was made private and complete, as XEP-0402 asks.
+    let reply = alice
+        .iq(&iq("get", "c", None, owner_request("configure", B2, None)))
+        .await
+        .unwrap();
+    let x = reply
+        .get_child("pubsub", OWNER)
+        .unwrap()
+        .get_child("configure", OWNER)
+        .unwrap()
+        .get_child("x", DATA)
+        .unwrap();
+    let value = |var: &str| {
+        x.children()
+            .find(|f| f.attr("var") == Some(var))
+            .unwrap()
+            .get_child("value", DATA)
+            .unwrap()
+            .text()
+    };
+    assert_eq!(value("pubsub#access_model"), "whitelist");
+    assert_eq!(value("pubsub#max_items"), "256");
+    // Legacy PEP publish: Bookmarks 2 and private storage follow.
+    let legacy = legacy_storage(&[
+        ("three@groups.rookery.test", "a"),
+        ("four@groups.rookery.test", "b"),
+    ]);
+    assert_result(
+        &alice
+            .iq(&iq(
+                "set",
+                "p2",
+                None,
+                publish(LEGACY, Some("current"), legacy, &[]),
+            ))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        bookmarks2(&mut alice, "b2").await,
+        vec![
+            ("four@groups.rookery.test".to_owned(), "b".to_owned()),
+            ("three@groups.rookery.test".to_owned(), "a".to_owned())
+        ]
+    );
+    let mut private = private_bookmarks(&mut alice, "g4").await;
+    private.sort();
+    assert_eq!(
+        private
+            .iter()
+            .map(|(r, _, _)| r.as_str())
+            .collect::<Vec<_>>(),
+        ["four@groups.rookery.test", "three@groups.rookery.test"]
+    );
+    // Retracting a Bookmarks 2 item removes it from both views.
+    let retract = Element::new("pubsub", PUBSUB).with_child(
+        Element::new("retract", PUBSUB)
+            .with_attr("node", B2)
+            .with_attr("notify", "true")
+            .with_child(Element::new("item", PUBSUB).with_attr("id", "four@groups.rookery.test")),
+    );
+    assert_result(&alice.iq(&iq("set", "r1", None, retract)).await.unwrap());
+    let expected = vec![(
+        "three@groups.rookery.test".to_owned(),
+        "a".to_owned(),
+        "true".to_owned(),
+    )];
+    assert_eq!(private_bookmarks(&mut alice, "g5").await, expected);
+    assert_eq!(pep_legacy_bookmarks(&mut alice, "g6").await, expected);
+}

@@ -120,6 +120,13 @@ impl Module for PepModule {
         registry.extensions.get_or_default::<PepState>();
         registry.disco.add_account_identity("pubsub", "pep", None);
         registry.disco.add_account_feature(NS_PUBSUB);
+        // Bookmarks 2 with both legacy views kept in step (crate::bookmarks), advertised as Prosody does.
+        registry
+            .disco
+            .add_account_feature(&format!("{}#compat", crate::bookmarks::NS_BOOKMARKS2));
+        registry
+            .disco
+            .add_account_feature(&format!("{}#compat-pep", crate::bookmarks::NS_BOOKMARKS2));
         for feature in FEATURES {
             registry
                 .disco
@@ -414,6 +421,28 @@ fn item_element(item: &PepItem, ns: &'static str) -> Element {
     el
 }
 
+/// Items of one of `owner`'s nodes as `requester` may see them (see [`get_items`]): the node's access model is
+/// checked; `item-not-found` if there is no such node.
+pub async fn read_items(
+    server: &Server,
+    owner: &str,
+    requester: &BareJid,
+    node: &str,
+    ids: &[String],
+    max: Option<u32>,
+) -> Result<Vec<PepItem>, StanzaError> {
+    let config = node_config(server, owner, node)
+        .await?
+        .ok_or_else(no_node)?;
+    check_access(server, owner, requester, &config).await?;
+    server
+        .store
+        .pep()
+        .items(owner, node, ids, max)
+        .await
+        .map_err(|e| storage_error("reading PEP items", &e))
+}
+
 async fn get_items(
     server: &Server,
     owner: &str,
@@ -432,16 +461,7 @@ async fn get_items(
         .filter(|c| c.is("item", NS_PUBSUB))
         .filter_map(|c| c.attr("id").map(str::to_owned))
         .collect();
-    let config = node_config(server, owner, node)
-        .await?
-        .ok_or_else(no_node)?;
-    check_access(server, owner, requester, &config).await?;
-    let found = server
-        .store
-        .pep()
-        .items(owner, node, &ids, max)
-        .await
-        .map_err(|e| storage_error("reading PEP items", &e))?;
+    let found = read_items(server, owner, requester, node, &ids, max).await?;
     let mut list = Element::new("items", NS_PUBSUB).with_attr("node", node);
     for item in &found {
         list.append_child(item_element(item, NS_PUBSUB));
@@ -503,6 +523,8 @@ async fn publish_request(
         publisher.as_str(),
     )
     .await?;
+    // The compatibility views follow what clients publish (not what they themselves write, which would loop).
+    crate::bookmarks::published(server, owner, node, payload).await;
     Ok(Some(
         Element::new("pubsub", NS_PUBSUB).with_child(
             Element::new("publish", NS_PUBSUB)
@@ -514,7 +536,7 @@ async fn publish_request(
 
 /// Publishes an item to one of `owner`'s nodes, creating the node if needed, and notifies who wants to know.
 /// `options` is a publish-options form. Returns the item's id (made up when not given). The compatibility views
-/// (legacy bookmarks, vCard) publish through here too.
+/// (legacy bookmarks, vCard) publish through here too, without coming back to themselves.
 pub async fn publish_item(
     server: &Arc<Server>,
     owner: &str,
@@ -618,6 +640,7 @@ async fn retract_request(
         .ok_or_else(|| pubsub_error(StanzaCondition::BadRequest, Some("item-required")))?;
     let notify = matches!(retract.attr("notify"), Some("1" | "true"));
     retract_item(server, owner, node, id, notify).await?;
+    crate::bookmarks::retracted(server, owner, node).await;
     Ok(None)
 }
 

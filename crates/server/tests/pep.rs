@@ -1678,3 +1678,160 @@ async fn bookmarks_2_and_both_legacy_views_stay_in_step() {
     assert_eq!(private_bookmarks(&mut alice, "g5").await, expected);
     assert_eq!(pep_legacy_bookmarks(&mut alice, "g6").await, expected);
 }
+
+const VCARD: &str = "vcard-temp";
+
+#[tokio::test]
+async fn vcard_temp_and_pep_avatars_convert_both_ways() {
+    let server = server_with(&["alice", "bob"], &[("alice", "bob", &[])]).await;
+    let mut alice = server.login("alice", PASSWORD, Some("a")).await;
+    let mut bob = server.login("bob", PASSWORD, Some("b")).await;
+    let reply = alice
+        .iq(&iq("get", "d", None, Element::new("query", ns::DISCO_INFO)))
+        .await
+        .unwrap();
+    assert!(
+        reply
+            .get_child("query", ns::DISCO_INFO)
+            .unwrap()
+            .children()
+            .any(|f| f.attr("var") == Some("urn:xmpp:pep-vcard-conversion:0"))
+    );
+    // "hello" in base64, wrapped as some clients do; its sha-1 is the avatar id.
+    let vcard = Element::new("vCard", VCARD)
+        .with_child(Element::new("FN", VCARD).with_text("Alice Liddell"))
+        .with_child(Element::new("NICKNAME", VCARD).with_text("ali"))
+        .with_child(
+            Element::new("PHOTO", VCARD)
+                .with_child(Element::new("TYPE", VCARD).with_text("image/png"))
+                .with_child(Element::new("BINVAL", VCARD).with_text("aGVs\nbG8=")),
+        );
+    assert_result(&alice.iq(&iq("set", "v1", None, vcard)).await.unwrap());
+    let id = "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d";
+    // Bob reads the avatar from PEP.
+    let reply = fetch(&mut bob, "alice", "urn:xmpp:avatar:metadata", "m").await;
+    let items = reply
+        .get_child("pubsub", PUBSUB)
+        .unwrap()
+        .get_child("items", PUBSUB)
+        .unwrap();
+    let item = items.get_child("item", PUBSUB).unwrap();
+    assert_eq!(item.attr("id"), Some(id));
+    let info = item
+        .get_child("metadata", "urn:xmpp:avatar:metadata")
+        .unwrap()
+        .get_child("info", "urn:xmpp:avatar:metadata")
+        .unwrap();
+    assert_eq!(
+        (info.attr("bytes"), info.attr("type")),
+        (Some("5"), Some("image/png"))
+    );
+    let reply = bob
+        .iq(&iq(
+            "get",
+            "dt",
+            Some(&jid("alice")),
+            items_request("urn:xmpp:avatar:data", None, &[id]),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        fetched(&reply),
+        vec![(id.to_owned(), "aGVsbG8=".to_owned())]
+    );
+    // And the vCard4.
+    let reply = fetch(&mut bob, "alice", "urn:xmpp:vcard4", "v4").await;
+    let items = reply
+        .get_child("pubsub", PUBSUB)
+        .unwrap()
+        .get_child("items", PUBSUB)
+        .unwrap();
+    let v4 = items
+        .get_child("item", PUBSUB)
+        .unwrap()
+        .get_child("vcard", "urn:ietf:params:xml:ns:vcard-4.0")
+        .unwrap();
+    let fname = v4
+        .get_child("fn", "urn:ietf:params:xml:ns:vcard-4.0")
+        .unwrap()
+        .get_child("text", "urn:ietf:params:xml:ns:vcard-4.0")
+        .unwrap()
+        .text();
+    assert_eq!(fname, "Alice Liddell");
+    // A new avatar published to PEP shows in vcard-temp.
+    let data = Element::new("data", "urn:xmpp:avatar:data").with_text("d29ybGQ=");
+    assert_result(
+        &alice
+            .iq(&iq(
+                "set",
+                "a1",
+                None,
+                publish("urn:xmpp:avatar:data", Some("newid"), data, &[]),
+            ))
+            .await
+            .unwrap(),
+    );
+    let metadata = Element::new("metadata", "urn:xmpp:avatar:metadata").with_child(
+        Element::new("info", "urn:xmpp:avatar:metadata")
+            .with_attr("id", "newid")
+            .with_attr("type", "image/jpeg")
+            .with_attr("bytes", "5"),
+    );
+    assert_result(
+        &alice
+            .iq(&iq(
+                "set",
+                "a2",
+                None,
+                publish("urn:xmpp:avatar:metadata", Some("newid"), metadata, &[]),
+            ))
+            .await
+            .unwrap(),
+    );
+    let reply = bob
+        .iq(&iq(
+            "get",
+            "vg",
+            Some(&jid("alice")),
+            Element::new("vCard", VCARD),
+        ))
+        .await
+        .unwrap();
+    assert_result(&reply);
+    let vcard = reply.get_child("vCard", VCARD).unwrap();
+    assert_eq!(
+        vcard.get_child("FN", VCARD).unwrap().text(),
+        "Alice Liddell"
+    );
+    let photos: Vec<&Element> = vcard.children().filter(|c| c.is("PHOTO", VCARD)).collect();
+    assert_eq!(photos.len(), 1);
+    assert_eq!(
+        photos[0].get_child("BINVAL", VCARD).unwrap().text(),
+        "d29ybGQ="
+    );
+    assert_eq!(
+        photos[0].get_child("TYPE", VCARD).unwrap().text(),
+        "image/jpeg"
+    );
+    // A PHOTO that is not base64 is refused, and nothing changes.
+    let bad = Element::new("vCard", VCARD).with_child(
+        Element::new("PHOTO", VCARD).with_child(Element::new("BINVAL", VCARD).with_text("!!!")),
+    );
+    assert_eq!(
+        conditions(&alice.iq(&iq("set", "v2", None, bad)).await.unwrap()).0,
+        "bad-request"
+    );
+    let reply = alice
+        .iq(&iq("get", "vg2", None, Element::new("vCard", VCARD)))
+        .await
+        .unwrap();
+    assert_eq!(
+        reply
+            .get_child("vCard", VCARD)
+            .unwrap()
+            .get_child("FN", VCARD)
+            .unwrap()
+            .text(),
+        "Alice Liddell"
+    );
+}

@@ -76,7 +76,7 @@ impl PendingRequests {
         let Some(pending) = waiting.get(id) else {
             return false;
         };
-        if Jid::from(pending.to.clone()) != *from {
+        if pending.to.as_str() != from.as_str() {
             return false;
         }
         let pending = waiting.remove(id).expect("found above");

@@ -678,11 +678,11 @@ async fn access_models_decide_who_may_retrieve_items() {
             .unwrap();
         assert_result(&reply);
     }
-    let allowed = |who: &str, node: &str| match (who, node) {
-        (_, "open") => true,
-        ("bob" | "carol", "presence") => true,
-        ("bob", "roster") => true,
-        _ => false,
+    let allowed = |who: &str, node: &str| {
+        matches!(
+            (who, node),
+            (_, "open") | ("bob" | "carol", "presence") | ("bob", "roster")
+        )
     };
     for (who, client) in [
         ("bob", &mut bob),

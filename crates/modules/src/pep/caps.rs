@@ -41,10 +41,11 @@ impl CapsCache {
     /// `ver` only costs one more query.
     pub fn remember(&self, ver: String, interests: Interests) {
         let mut by_ver = Self::lock(&self.by_ver);
-        if by_ver.len() >= CACHE_MAX && !by_ver.contains_key(&ver) {
-            if let Some(evicted) = by_ver.keys().next().cloned() {
-                by_ver.remove(&evicted);
-            }
+        let evicted = (by_ver.len() >= CACHE_MAX && !by_ver.contains_key(&ver))
+            .then(|| by_ver.keys().next().cloned())
+            .flatten();
+        if let Some(evicted) = evicted {
+            by_ver.remove(&evicted);
         }
         by_ver.insert(ver, interests);
     }

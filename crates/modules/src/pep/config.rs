@@ -181,15 +181,13 @@ impl NodeConfig {
                     value.clone_into(&mut self.notification_type);
                 }
                 // Fields that exist but can take one value only here: a form asking for another is refused.
-                "pubsub#publish_model" => {
-                    if single(var, values)? != "publishers" {
-                        return Err(format!("{var} can only be publishers"));
-                    }
+                "pubsub#publish_model" if single(var, values)? != "publishers" => {
+                    return Err(format!("{var} can only be publishers"));
                 }
-                "pubsub#deliver_payloads" | "pubsub#deliver_notifications" => {
-                    if !parse_bool(var, single(var, values)?)? {
-                        return Err(format!("{var} can only be true"));
-                    }
+                "pubsub#deliver_payloads" | "pubsub#deliver_notifications"
+                    if !parse_bool(var, single(var, values)?)? =>
+                {
+                    return Err(format!("{var} can only be true"));
                 }
                 _ => {}
             }

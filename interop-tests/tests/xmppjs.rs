@@ -1,6 +1,7 @@
 //! xmpp.js (npm `@xmpp/client`), a second client stack nobody here wrote, runs the instant-messaging scenarios of
 //! interop-tests/js/scenarios against the built `rookery` binary: roster, subscriptions and presence, message
-//! delivery and offline storage, blocking, vcard/private storage/version/time/uptime, password change.
+//! delivery and offline storage, blocking, vcard/private storage/version/time/uptime, password change, PEP (an
+//! OMEMO device list with `open` access, notifications by entity capabilities).
 //!
 //! Each scenario was checked against Prosody 0.12 with interop-tests/js/run-against-prosody.sh; here it runs
 //! against a fresh Rookery with no allowance for deviations. Node is `$ROOKERY_NODE`, else `node` on the PATH; the
@@ -133,4 +134,9 @@ fn vcard_private_version_time_uptime() {
 #[test]
 fn password_change() {
     scenario("password");
+}
+
+#[test]
+fn pep_open_node_fetch_and_notification_by_caps() {
+    scenario("pep");
 }

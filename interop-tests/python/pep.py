@@ -6,13 +6,14 @@ alice and bob are mutual contacts (a circle); carol knows neither. Each logs in 
 
 - OMEMO (Conversations' legacy namespace): alice publishes her device list and a bundle with publish-options
   `pubsub#access_model=open`; bob gets the device list as the last item when he comes online and then as a
-  notification when it changes; bob and carol (a stranger: only `open` lets her in) fetch both; carol gets no
-  notification; a node without `open` stays closed to her.
+  notification when it changes; bob and carol (a stranger: only `open` lets her in) fetch both; a bundle node
+  made earlier without `open` is closed to carol, refuses publish-options `open` as a failed precondition, and
+  opens once alice reconfigures it (what Conversations does then); carol gets no notification.
 - Avatars (xep_0084): data and metadata published; bob notified and fetches the data; vcard-temp shows the PEP
   avatar as PHOTO (XEP-0398); a vcard-temp PHOTO set by alice becomes PEP avatar metadata and data for bob.
 - Bookmarks 2 (xep_0402): a bookmark published to `urn:xmpp:bookmarks:1` is in the legacy private storage
-  (xep_0049 + xep_0048), and one stored there is in Bookmarks 2, notified to alice's other device; bob may not read
-  them.
+  (xep_0049 + xep_0048), and one stored there is in Bookmarks 2, notified to alice's other device; a retracted
+  bookmark leaves the legacy storage; bob may not read them.
 - Bad input: a publish to bob's node (forbidden), publish-options that contradict the node (conflict +
   precondition-not-met), an item over the size limit (not-acceptable + payload-too-big); none changes anything.
 
@@ -82,6 +83,7 @@ class Client(slixmpp.ClientXMPP):
             RuntimeError("login refused")))
         # slixmpp's 'message' event is for messages with a body; pubsub notifications come as 'pubsub_publish'.
         self.add_event_handler("pubsub_publish", self.on_notification)
+        self.add_event_handler("pubsub_retract", self.on_notification)
 
     async def on_start(self, _event):
         # As a phone app does: interests into the caps before the initial presence that carries them.
@@ -95,7 +97,8 @@ class Client(slixmpp.ClientXMPP):
 
     def on_notification(self, msg):
         items = msg.xml.find(f"{{{EVENT}}}event/{{{EVENT}}}items")
-        if items is not None:
+        # slixmpp raises an event per item, each with the whole message: keep the message once.
+        if items is not None and not any(kept is items for _, kept in self.events):
             self.events.append((str(msg["from"]), items))
             self.event_arrived.set()
 
@@ -241,6 +244,32 @@ async def omemo(alice, carol):
             fail(f"{reader.boundjid.bare} read the bundle: {ET.tostring(items)!r}")
     print("OMEMO_FETCH_OK bob carol")
 
+    # As Conversations does when a bundle node predates `open`: the publish with options fails on the
+    # precondition, the client reconfigures the node and publishes again.
+    old_node = f"{AXOLOTL}.bundles:3003"
+    old_bundle = bundle("BQidentitykey3003")
+    await alice.plugin["xep_0060"].publish(None, old_node, id="current", payload=old_bundle, timeout=TIMEOUT)
+    await expect_error(carol.plugin["xep_0060"].get_items(alice.boundjid.bare, old_node, timeout=TIMEOUT),
+                       ("not-authorized", "presence-subscription-required"), "carol reads a presence-access bundle")
+    await expect_error(
+        alice.plugin["xep_0060"].publish(None, old_node, id="current", payload=old_bundle,
+                                         options=options(alice, access_model="open"), timeout=TIMEOUT),
+        ("conflict", "precondition-not-met"), "publish-options open on a presence-access node")
+    iq = await alice.plugin["xep_0060"].get_node_config(None, old_node, timeout=TIMEOUT)
+    config = iq["pubsub_owner"]["configure"]["form"].get_values()
+    if config.get("pubsub#access_model") != "presence":
+        fail(f"the bundle node's configuration: {config}")
+    form = alice.plugin["xep_0004"].make_form(ftype="submit")
+    form.add_field(var="FORM_TYPE", ftype="hidden", value="http://jabber.org/protocol/pubsub#node_config")
+    form.add_field(var="pubsub#access_model", value="open")
+    await alice.plugin["xep_0060"].set_node_config(None, old_node, form, timeout=TIMEOUT)
+    await alice.plugin["xep_0060"].publish(None, old_node, id="current", payload=old_bundle,
+                                           options=options(alice, access_model="open"), timeout=TIMEOUT)
+    items = await fetch(carol, alice.boundjid.bare, old_node, "the reconfigured bundle")
+    if not same_xml(only_item(items, "reconfigured bundle")[1], old_bundle):
+        fail(f"carol read the reconfigured bundle: {ET.tostring(items)!r}")
+    print("OMEMO_RECONFIGURE_TO_OPEN_OK")
+
     # carol has the same interests but no subscription to alice: no notification for her.
     await carol.barrier()
     if carol.events_about(DEVICELIST):
@@ -350,6 +379,14 @@ async def bookmarks(alice, bob):
     if rooms != wanted:
         fail(f"Bookmarks 2 after the legacy store: {rooms}, expected {wanted}")
     print("PRIVATE_TO_BOOKMARKS2_OK", len(rooms), "rooms")
+
+    # The phone removes a bookmark the XEP-0402 way: the legacy view loses it too.
+    await phone.plugin["xep_0060"].retract(None, BOOKMARKS2, cake, notify=True, timeout=TIMEOUT)
+    iq = await legacy_client.plugin["xep_0048"].get_bookmarks(method="xep_0049", timeout=TIMEOUT)
+    left = sorted(c["jid"] for c in iq["private"]["bookmarks"]["conferences"])
+    if left != [tea]:
+        fail(f"private storage after the retraction: {left}, expected {[tea]}")
+    print("BOOKMARKS2_RETRACT_TO_PRIVATE_OK")
 
     await expect_error(bob.plugin["xep_0060"].get_items(alice.boundjid.bare, BOOKMARKS2, timeout=TIMEOUT),
                        ("not-allowed", "closed-node"), "bob reads alice's bookmarks")

@@ -3,8 +3,9 @@
 //! Each account has one vCard, kept as the XML its owner set. XEP-0398 (`urn:xmpp:pep-vcard-conversion:0`), as
 //! Prosody's mod_vcard_legacy: a vCard set with a PHOTO also publishes that avatar to PEP (XEP-0084 data and
 //! metadata) and the vCard's main fields as vCard4 (XEP-0292, node `urn:xmpp:vcard4`), on nodes created `open` if
-//! they do not exist yet; a vCard get answers with the account's current PEP avatar as PHOTO when the requester
-//! may see it, whatever avatar the stored vCard had. The
+//! they do not exist yet, and a vCard set without a PHOTO removes the PEP avatar (empty metadata, XEP-0084 §4.6);
+//! a vCard get answers with the account's current PEP avatar as PHOTO when the requester may see it, whatever
+//! avatar the stored vCard had, and with no PHOTO when that avatar was removed. The
 //! owner sets it (`Target::Own`); anyone may read it, the server answering for the account (`Target::Bare`). An
 //! account without one answers with an empty `<vCard/>`, as Prosody's mod_vcard_legacy does, rather than
 //! `item-not-found`. A vCard over `Limits::vcard_max_bytes` is refused with `not-acceptable`
@@ -171,11 +172,16 @@ async fn with_pep_avatar(req: &IqRequest<'_>, mut vcard: Element) -> Element {
     else {
         return vcard;
     };
-    let info = metadata
+    let Some(latest) = metadata
         .first()
         .and_then(|item| rookery_xml::parse_element(&item.payload).ok())
-        .and_then(|m| m.get_child("info", NODE_AVATAR_METADATA).cloned());
-    let Some(info) = info else {
+    else {
+        return vcard;
+    };
+    let Some(info) = latest.get_child("info", NODE_AVATAR_METADATA).cloned() else {
+        // Empty metadata: the avatar is disabled (XEP-0084 §4.6). A PHOTO left in the stored vCard would bring
+        // it back for vcard-temp readers.
+        vcard.retain_children(|c| !c.is("PHOTO", NS));
         return vcard;
     };
     let mut photo = Element::new("PHOTO", NS);
@@ -281,7 +287,27 @@ fn to_vcard4(vcard: &Element) -> Option<Element> {
     (!empty).then_some(v4)
 }
 
-/// XEP-0398: the vCard's PHOTO becomes the PEP avatar and its fields the vCard4.
+/// Whether the account's latest avatar metadata names an avatar (a missing node or empty metadata do not).
+async fn has_avatar(req: &IqRequest<'_>) -> bool {
+    let owner = addressed_account(req);
+    let latest = pep::read_items(
+        req.server,
+        owner,
+        &req.from.to_bare(),
+        NODE_AVATAR_METADATA,
+        &[],
+        Some(1),
+    )
+    .await;
+    latest.ok().is_some_and(|items| {
+        items.first().is_some_and(|item| {
+            rookery_xml::parse_element(&item.payload)
+                .is_ok_and(|m| m.has_child("info", NODE_AVATAR_METADATA))
+        })
+    })
+}
+
+/// XEP-0398: the vCard's PHOTO becomes the PEP avatar (a vCard without one removes it) and its fields the vCard4.
 async fn publish_to_pep(req: &IqRequest<'_>, vcard: &Element) -> Result<(), StanzaError> {
     let server = req.server;
     let owner = addressed_account(req);
@@ -332,6 +358,19 @@ async fn publish_to_pep(req: &IqRequest<'_>, vcard: &Element) -> Result<(), Stan
             Some(&id),
             metadata,
             options.as_ref(),
+            &publisher,
+        )
+        .await?;
+    } else if has_avatar(req).await {
+        // A vCard without a photo removes the avatar, as Prosody's mod_vcard_legacy does; the XEP-0084 way of
+        // saying so (§4.6), so that contacts showing it are told.
+        pep::publish_item(
+            server,
+            owner,
+            NODE_AVATAR_METADATA,
+            Some("current"),
+            Element::new("metadata", NODE_AVATAR_METADATA),
+            None,
             &publisher,
         )
         .await?;

@@ -1835,3 +1835,97 @@ async fn vcard_temp_and_pep_avatars_convert_both_ways() {
         "Alice Liddell"
     );
 }
+
+/// The PHOTOs in a vcard-temp get of `owner` by `client`.
+async fn vcard_photos(client: &mut TestClient, owner: &str, id: &str) -> Vec<String> {
+    let reply = client
+        .iq(&iq(
+            "get",
+            id,
+            Some(&jid(owner)),
+            Element::new("vCard", VCARD),
+        ))
+        .await
+        .unwrap();
+    assert_result(&reply);
+    let vcard = reply.get_child("vCard", VCARD).unwrap();
+    assert_eq!(
+        vcard.get_child("FN", VCARD).map(Element::text).as_deref(),
+        Some("Alice")
+    );
+    vcard
+        .children()
+        .filter(|c| c.is("PHOTO", VCARD))
+        .map(|p| {
+            p.get_child("BINVAL", VCARD)
+                .map(Element::text)
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_removed_avatar_leaves_vcard_temp_and_a_vcard_without_photo_removes_it() {
+    let server = server_with(&["alice", "bob"], &[("alice", "bob", &[])]).await;
+    let mut alice = server.login("alice", PASSWORD, Some("a")).await;
+    let mut bob = server.login("bob", PASSWORD, Some("b")).await;
+    let with_photo = Element::new("vCard", VCARD)
+        .with_child(Element::new("FN", VCARD).with_text("Alice"))
+        .with_child(
+            Element::new("PHOTO", VCARD)
+                .with_child(Element::new("TYPE", VCARD).with_text("image/png"))
+                .with_child(Element::new("BINVAL", VCARD).with_text("aGVsbG8=")),
+        );
+    assert_result(
+        &alice
+            .iq(&iq("set", "v1", None, with_photo.clone()))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        vcard_photos(&mut bob, "alice", "g1").await,
+        vec!["aGVsbG8="]
+    );
+
+    // A PEP client disables the avatar (XEP-0084 §4.6): the PHOTO of the stored vCard must not come back.
+    let empty = Element::new("metadata", "urn:xmpp:avatar:metadata");
+    assert_result(
+        &alice
+            .iq(&iq(
+                "set",
+                "off",
+                None,
+                publish("urn:xmpp:avatar:metadata", Some("current"), empty, &[]),
+            ))
+            .await
+            .unwrap(),
+    );
+    assert!(vcard_photos(&mut bob, "alice", "g2").await.is_empty());
+
+    // The photo again through vcard-temp, then a vCard without one: the PEP avatar is disabled.
+    assert_result(&alice.iq(&iq("set", "v2", None, with_photo)).await.unwrap());
+    assert_eq!(
+        vcard_photos(&mut bob, "alice", "g3").await,
+        vec!["aGVsbG8="]
+    );
+    let without_photo =
+        Element::new("vCard", VCARD).with_child(Element::new("FN", VCARD).with_text("Alice"));
+    assert_result(
+        &alice
+            .iq(&iq("set", "v3", None, without_photo))
+            .await
+            .unwrap(),
+    );
+    let reply = bob
+        .iq(&iq(
+            "get",
+            "m",
+            Some(&jid("alice")),
+            items_request("urn:xmpp:avatar:metadata", Some("1"), &[]),
+        ))
+        .await
+        .unwrap();
+    let latest = fetched(&reply);
+    assert_eq!(latest, vec![("current".to_owned(), String::new())]);
+    assert!(vcard_photos(&mut bob, "alice", "g4").await.is_empty());
+}

@@ -325,6 +325,17 @@ async def avatars(alice, bob, carol):
         fail("the converted avatar data differs")
     print("VCARD_TO_PEP_AVATAR_OK", newer_id)
 
+    # Removing the avatar (XEP-0084 §4.6: empty metadata): bob is told, and vcard-temp has no PHOTO any more.
+    await alice.plugin["xep_0084"].stop(timeout=TIMEOUT)
+    items = await bob.next_event(alice.boundjid.bare, AVATAR_METADATA, "the avatar's removal")
+    _, metadata = only_item(items, "empty avatar metadata")
+    if metadata is None or len(metadata) != 0:
+        fail(f"avatar removal notification: {ET.tostring(items)!r}")
+    iq = await bob.plugin["xep_0054"].get_vcard(alice.boundjid.bare, timeout=TIMEOUT)
+    if iq["vcard_temp"].xml.find("{vcard-temp}PHOTO") is not None or iq["vcard_temp"]["FN"] != "Alice":
+        fail(f"vcard-temp after the avatar's removal: {iq['vcard_temp']}")
+    print("AVATAR_REMOVED_OK")
+
 
 def conference(name, nick, autojoin):
     """A Bookmarks 2 conference as slixmpp's xep_0402 makes it."""

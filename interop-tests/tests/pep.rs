@@ -69,6 +69,7 @@ fn omemo_avatars_and_bookmarks_with_slixmpp() {
         "AVATAR_STRANGER_REFUSED_OK",
         "VCARD_SHOWS_PEP_AVATAR_OK",
         "VCARD_TO_PEP_AVATAR_OK",
+        "AVATAR_REMOVED_OK",
         "BOOKMARKS2_TO_PRIVATE_OK",
         "PRIVATE_TO_BOOKMARKS2_OK 2 rooms",
         "BOOKMARKS2_RETRACT_TO_PRIVATE_OK",

@@ -10,7 +10,8 @@ alice and bob are mutual contacts (a circle); carol knows neither. Each logs in 
   made earlier without `open` is closed to carol, refuses publish-options `open` as a failed precondition, and
   opens once alice reconfigures it (what Conversations does then); carol gets no notification.
 - Avatars (xep_0084): data and metadata published; bob notified and fetches the data; vcard-temp shows the PEP
-  avatar as PHOTO (XEP-0398); a vcard-temp PHOTO set by alice becomes PEP avatar metadata and data for bob.
+  avatar as PHOTO (XEP-0398); a vcard-temp PHOTO set by alice becomes PEP avatar metadata and data for bob;
+  removing the avatar (empty metadata) is notified and leaves no PHOTO in vcard-temp.
 - Bookmarks 2 (xep_0402): a bookmark published to `urn:xmpp:bookmarks:1` is in the legacy private storage
   (xep_0049 + xep_0048), and one stored there is in Bookmarks 2, notified to alice's other device; a retracted
   bookmark leaves the legacy storage; bob may not read them.

@@ -17,7 +17,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DOMAIN=interop.test
 KEEP=${KEEP:-0}
 STRICT=${STRICT:-0}
-ALL_SCENARIOS=(roster subscriptions messages blocking services password)
+ALL_SCENARIOS=(roster subscriptions messages blocking services password pep)
 SCENARIOS=("$@")
 ((${#SCENARIOS[@]})) || SCENARIOS=("${ALL_SCENARIOS[@]}")
 # The accounts every scenario gets (user:password).
@@ -31,6 +31,7 @@ DEVIATIONS=(
 	roster-ver-first-change # RFC 6121 §2.6.1: the version changes with the roster; Prosody reports "1" for an empty roster and again after the first change
 	preapproval-approved-flag # RFC 6121 §3.4.2: a pre-approved contact is pushed with approved='true'; Prosody leaves it out
 	roster-foreign-set     # RFC 6121 §2.3.3: a roster set for another account MUST get forbidden; Prosody says service-unavailable
+	pep-presence-access-error # XEP-0060 §6.5.9.2: items of a presence-access node refused with not-authorized + presence-subscription-required; Prosody says forbidden
 )
 
 log() { printf '[xmppjs-prosody %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

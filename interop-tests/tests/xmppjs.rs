@@ -1,6 +1,7 @@
 //! xmpp.js (npm `@xmpp/client`), a second client stack nobody here wrote, runs the instant-messaging scenarios of
 //! interop-tests/js/scenarios against the built `rookery` binary: roster, subscriptions and presence, message
-//! delivery and offline storage, blocking, vcard/private storage/version/time/uptime, password change.
+//! delivery and offline storage, blocking, vcard/private storage/version/time/uptime, password change, PEP (an
+//! OMEMO device list with `open` access, notifications by entity capabilities).
 //!
 //! Each scenario was checked against Prosody 0.12 with interop-tests/js/run-against-prosody.sh; here it runs
 //! against a fresh Rookery with no allowance for deviations. Node is `$ROOKERY_NODE`, else `node` on the PATH; the
@@ -138,4 +139,9 @@ fn password_change() {
 #[test]
 fn sasl2_bind2_and_fast_login() {
     scenario("fast");
+}
+
+#[test]
+fn pep_open_node_fetch_and_notification_by_caps() {
+    scenario("pep");
 }

@@ -275,6 +275,19 @@ pub struct Limits {
     /// The same bound in bytes (estimated size), so that 500 large stanzas cannot hold 128 MiB: four times
     /// [`Limits::session_queue_bytes`].
     pub sm_max_unacked_bytes: usize,
+    /// Items one PEP node may keep, the most `pubsub#max_items` may ask for and what `max` means (Prosody's
+    /// `pep_max_items`, 256).
+    pub pep_max_items: usize,
+    /// Largest PEP item payload, as written out. 128 KiB holds a base64 avatar of about 90 KiB (XEP-0084 data),
+    /// far above what clients publish after scaling, and half the stanza limit, so an item always fits in the
+    /// notification that carries it. Prosody has no limit but the stanza size.
+    pub pep_item_max_bytes: usize,
+    /// PEP nodes one account may have. Legacy OMEMO makes one bundle node per device ever used, so this is
+    /// generous; Prosody has no limit.
+    pub pep_nodes_per_account: usize,
+    /// Bytes of PEP items one account may keep, all nodes together: a few avatars, OMEMO bundles for dozens of
+    /// devices and thousands of bookmarks take well under this. Bounds what one account can make the server store.
+    pub pep_storage_max_bytes: usize,
 }
 
 impl Default for Limits {
@@ -303,6 +316,10 @@ impl Default for Limits {
             sm_hibernation: Duration::from_secs(600),
             sm_max_unacked: 500,
             sm_max_unacked_bytes: 4 * 1024 * 1024,
+            pep_max_items: 256,
+            pep_item_max_bytes: 128 * 1024,
+            pep_nodes_per_account: 1000,
+            pep_storage_max_bytes: 8 * 1024 * 1024,
         }
     }
 }

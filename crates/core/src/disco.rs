@@ -27,6 +27,8 @@ pub struct Disco {
     pub identities: BTreeSet<Identity>,
     pub features: BTreeSet<String>,
     pub items: Vec<Item>,
+    /// Identities of each account's bare JID besides `account/registered` (PEP's `pubsub/pep`).
+    pub account_identities: BTreeSet<Identity>,
     /// Features of each account's bare JID (PEP and the like).
     pub account_features: BTreeSet<String>,
     /// XEP-0128 extension forms of the host's disco#info (XEP-0157 contact addresses, ...).
@@ -44,6 +46,14 @@ impl Disco {
 
     pub fn add_feature(&mut self, feature: &str) {
         self.features.insert(feature.to_owned());
+    }
+
+    pub fn add_account_identity(&mut self, category: &str, kind: &str, name: Option<&str>) {
+        self.account_identities.insert(Identity {
+            category: category.to_owned(),
+            kind: kind.to_owned(),
+            name: name.map(str::to_owned),
+        });
     }
 
     pub fn add_account_feature(&mut self, feature: &str) {

@@ -9,6 +9,7 @@ pub mod disco;
 pub mod hooks;
 pub mod module;
 pub mod registration;
+pub mod requests;
 pub mod router;
 pub mod session;
 
@@ -26,6 +27,7 @@ pub use hooks::{
 };
 pub use module::{Extensions, Module, Registry};
 pub use registration::{AccountRegistrar, NewAccount, Registration};
+pub use requests::{PendingRequests, RequestError};
 pub use router::Origin;
 pub use session::{
     Caps, DeliveryError, Queued, Session, SessionRegistry, SessionState, estimated_size,
@@ -47,6 +49,8 @@ pub struct Server {
     pub stream_features: Vec<rookery_xml::Element>,
     /// Registries modules keep for each other (see [`Extensions`]).
     pub extensions: Extensions,
+    /// IQ requests the server sent to clients, waiting for their replies (see [`Server::request`]).
+    pub requests: PendingRequests,
     /// When the server started, for uptime (XEP-0012).
     pub started_at: std::time::SystemTime,
     /// Cancelled when the server stops: every connection says `<system-shutdown/>` and closes.
@@ -78,6 +82,7 @@ impl Server {
             disco,
             stream_features,
             extensions,
+            requests: PendingRequests::default(),
             started_at: std::time::SystemTime::now(),
             shutdown: CancellationToken::new(),
         })

@@ -263,7 +263,11 @@ impl Server {
             return;
         }
         if !iq_type.is_request() {
-            // A response addressed to the server or an account: nothing here sent a request yet.
+            // A response addressed to the server: the answer to one of its own requests, if it matches one.
+            // Responses to an account (the server never asks in an account's name) and strays are dropped.
+            if target == Target::Host {
+                self.requests.resolve(stanza, &from);
+            }
             return;
         }
         let Some(payload) = stanza.first_child() else {

@@ -121,6 +121,15 @@ fn account_info(req: &IqRequest<'_>) -> IqOutcome {
             .with_attr("category", "account")
             .with_attr("type", "registered"),
     );
+    for identity in &req.server.disco.account_identities {
+        let mut el = Element::new("identity", ns::DISCO_INFO)
+            .with_attr("category", identity.category.as_str())
+            .with_attr("type", identity.kind.as_str());
+        if let Some(name) = &identity.name {
+            el.set_attr("name", name.as_str());
+        }
+        query.append_child(el);
+    }
     for feature in &req.server.disco.account_features {
         query.append_child(
             Element::new("feature", ns::DISCO_INFO).with_attr("var", feature.as_str()),
@@ -129,7 +138,7 @@ fn account_info(req: &IqRequest<'_>) -> IqOutcome {
     IqOutcome::Result(Some(query))
 }
 
-/// The account's own disco#items: none yet (PEP nodes come with PEP).
+/// The account's own disco#items when the PEP module does not answer them: none.
 fn account_items(req: &IqRequest<'_>) -> IqOutcome {
     if asks_for_node(req) {
         return IqOutcome::Error(StanzaError::new(StanzaCondition::ItemNotFound));

@@ -5,6 +5,7 @@
 pub mod adhoc;
 pub mod admin_commands;
 pub mod blocking;
+pub mod bookmarks;
 pub mod carbons;
 pub mod circles;
 pub mod client_management;
@@ -17,6 +18,7 @@ pub mod invites;
 pub mod last_activity;
 pub mod message;
 pub mod offline;
+pub mod pep;
 pub mod ping;
 pub mod presence;
 pub mod private;
@@ -57,5 +59,6 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(carbons::Carbons),
         Arc::new(message::MessageModule),
         Arc::new(offline::OfflineModule::default()),
+        Arc::new(pep::PepModule),
     ]
 }

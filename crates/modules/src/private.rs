@@ -22,6 +22,7 @@ use rookery_proto::{IqType, StanzaCondition, StanzaError};
 use rookery_store::{PrivateChange, StoreError};
 use rookery_xml::{Element, ns};
 
+use crate::bookmarks::{self, LegacyPlace};
 use crate::support::{AsyncIq, addressed_account, storage_failed};
 
 /// `jabber:iq:private`.
@@ -151,7 +152,28 @@ async fn set(req: IqRequest<'_>) -> IqOutcome {
         )
         .await;
     match applied {
-        Ok(()) => IqOutcome::Result(None),
+        Ok(()) => {
+            // Legacy bookmarks: Bookmarks 2 and the legacy PEP node follow (XEP-0402 §5.3).
+            let bookmarks = changes
+                .iter()
+                .rev()
+                .find(|c| c.namespace == bookmarks::NS_LEGACY && c.name == "storage");
+            if let Some(change) = bookmarks {
+                let storage = change
+                    .xml
+                    .as_deref()
+                    .and_then(|xml| rookery_xml::parse_element(xml).ok())
+                    .unwrap_or_else(|| Element::new("storage", bookmarks::NS_LEGACY));
+                let owner = addressed_account(&req);
+                let synced =
+                    bookmarks::legacy_stored(req.server, owner, &storage, LegacyPlace::Private)
+                        .await;
+                if let Err(error) = synced {
+                    return IqOutcome::Error(error);
+                }
+            }
+            IqOutcome::Result(None)
+        }
         Err(StoreError::LimitReached(_)) => not_acceptable(format!(
             "private storage is limited to {limit} bytes per account"
         )),

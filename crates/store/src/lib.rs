@@ -15,6 +15,7 @@ mod deletions;
 mod error;
 mod invites;
 mod offline;
+mod pep;
 mod role;
 mod roster;
 mod sqlite;
@@ -28,6 +29,7 @@ pub use deletions::{AccountDeletions, DeletionRequest};
 pub use error::StoreError;
 pub use invites::{Invite, InviteKind, Invites};
 pub use offline::{OfflineMessage, OfflineMessages, StoreOutcome};
+pub use pep::{Pep, PepItem, PepNode, PepQuota, Published};
 pub use role::{Role, UnknownRole};
 pub use rookery_sasl::{Credentials, ScramKeys};
 pub use roster::{PendingRequest, Roster, RosterItem, Rosters, Subscription};
@@ -115,6 +117,11 @@ impl Store {
     /// The offline-message repository (XEP-0160).
     pub fn offline(&self) -> OfflineMessages {
         OfflineMessages::new(self.clone())
+    }
+
+    /// The personal eventing repository (XEP-0163).
+    pub fn pep(&self) -> Pep {
+        Pep::new(self.clone())
     }
 
     /// Checks that the database answers (for health endpoints).

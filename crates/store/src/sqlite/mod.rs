@@ -15,6 +15,7 @@ pub(crate) mod clients;
 pub(crate) mod deletions;
 pub(crate) mod invites;
 pub(crate) mod offline;
+pub(crate) mod pep;
 pub(crate) mod roster;
 
 use crate::StoreError;

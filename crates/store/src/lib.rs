@@ -8,6 +8,7 @@
 
 mod account_data;
 mod accounts;
+mod archive;
 mod blocklist;
 mod circles;
 mod deletions;
@@ -19,6 +20,9 @@ mod roster;
 mod sqlite;
 
 pub use account_data::{LastLogout, LastLogouts, PrivateChange, PrivateXml, VCards};
+pub use archive::{
+    Archive, ArchiveDefault, ArchivePrefs, ArchiveQuery, ArchiveRule, Archived, NewArchived, QueryOutcome,
+};
 pub use accounts::{Account, AccountSummary, Accounts, MIN_PASSWORD_CHARS};
 pub use blocklist::Blocklists;
 pub use circles::{Circle, Circles, DEFAULT_CIRCLE};
@@ -103,6 +107,11 @@ impl Store {
     /// The repository of accounts waiting out their deletion grace period.
     pub fn account_deletions(&self) -> AccountDeletions {
         AccountDeletions::new(self.clone())
+    }
+
+    /// The message archive repository (XEP-0313).
+    pub fn archive(&self) -> Archive {
+        Archive::new(self.clone())
     }
 
     /// The offline-message repository (XEP-0160).

@@ -9,6 +9,7 @@
 
 pub(crate) mod account_data;
 pub(crate) mod accounts;
+pub(crate) mod archive;
 pub(crate) mod blocklist;
 pub(crate) mod circles;
 pub(crate) mod deletions;

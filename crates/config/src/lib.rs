@@ -264,6 +264,16 @@ pub struct Limits {
     /// (RFC 6121 §8.5.2.1.1). Prosody sets none. 10,000 holds weeks of a busy family chat and is what the offline
     /// benchmark queues; each message is also bounded by [`Limits::c2s_stanza_size`].
     pub offline_messages_per_user: usize,
+    /// How often messages older than the retention (`SNIKKET_RETENTION_DAYS`) are deleted from the archives
+    /// (XEP-0313). Prosody checks daily; hourly keeps an expired message at most an hour past its time, for a few
+    /// indexed deletes per account.
+    pub archive_cleanup_interval: Duration,
+    /// Most messages one archive query returns (Prosody's `max_archive_query_results`, 50, which Snikket keeps); a
+    /// larger RSM `max` is clamped to it.
+    pub max_archive_query_results: usize,
+    /// JIDs in one account's archiving preferences (XEP-0313 `always` and `never` lists together). Prosody has no
+    /// limit; a person lists a few contacts by hand, so 1000 only stops a runaway client.
+    pub archive_prefs_max_jids: usize,
 }
 
 impl Default for Limits {
@@ -289,6 +299,9 @@ impl Default for Limits {
             max_blocklist_items: 1000,
             account_cleanup_interval: Duration::from_secs(3600),
             offline_messages_per_user: 10_000,
+            archive_cleanup_interval: Duration::from_secs(3600),
+            max_archive_query_results: 50,
+            archive_prefs_max_jids: 1000,
         }
     }
 }

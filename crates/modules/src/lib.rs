@@ -13,6 +13,7 @@ pub mod invite_commands;
 pub mod invite_register;
 pub mod invites;
 pub mod last_activity;
+pub mod mam;
 pub mod message;
 pub mod offline;
 pub mod ping;
@@ -51,6 +52,7 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(register::AccountManagement),
         Arc::new(circles::CirclesModule),
         Arc::new(invite_register::InviteRegistration),
+        Arc::new(mam::MamModule),
         Arc::new(message::MessageModule),
         Arc::new(offline::OfflineModule::default()),
     ]

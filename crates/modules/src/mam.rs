@@ -400,11 +400,7 @@ fn parse_query(query: &Element, max_page: usize) -> Result<Request, StanzaError>
             ));
         }
         if let Some(el) = set.get_child("max", NS_RSM) {
-            max = el
-                .text()
-                .trim()
-                .parse()
-                .map_err(|_| bad_request("'max' must be a non-negative integer"))?;
+            max = parse_max(&el.text())?;
         }
         // RSM keys take the place of the form's before-id/after-id, as in Prosody.
         if let Some(after) = set.get_child("after", NS_RSM).map(Element::text)
@@ -431,6 +427,15 @@ fn parse_query(query: &Element, max_page: usize) -> Result<Request, StanzaError>
         max,
         keyed,
     })
+}
+
+/// An RSM `max`: a non-negative integer; one too large for any integer is as good as the largest (it is clamped).
+fn parse_max(text: &str) -> Result<usize, StanzaError> {
+    let digits = text.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad_request("'max' must be a non-negative integer"));
+    }
+    Ok(digits.parse().unwrap_or(usize::MAX))
 }
 
 /// A XEP-0082 date-time as unix milliseconds.

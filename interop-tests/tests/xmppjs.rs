@@ -134,3 +134,8 @@ fn vcard_private_version_time_uptime() {
 fn password_change() {
     scenario("password");
 }
+
+#[test]
+fn message_archive_paging_filters_and_stanza_ids() {
+    scenario("mam");
+}

@@ -440,11 +440,9 @@ fn parse_max(text: &str) -> Result<usize, StanzaError> {
 
 /// A XEP-0082 date-time as unix milliseconds.
 fn parse_datetime(var: &str, value: &str) -> Result<i64, StanzaError> {
-    let parsed = time::OffsetDateTime::parse(
-        value.trim(),
-        &time::format_description::well_known::Rfc3339,
-    )
-    .map_err(|_| bad_request(format!("'{var}' is not a XEP-0082 date-time: {value:?}")))?;
+    let parsed =
+        time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc3339)
+            .map_err(|_| bad_request(format!("'{var}' is not a XEP-0082 date-time: {value:?}")))?;
     i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000)
         .map_err(|_| bad_request(format!("'{var}' is out of range")))
 }
@@ -477,7 +475,13 @@ fn query(req: IqRequest<'_>) -> BoxFuture<'_, IqOutcome> {
             Err(error) => return IqOutcome::Error(error),
         };
         let owner = crate::support::addressed_account(&req);
-        let found = match req.server.store.archive().query(owner, &request.query).await {
+        let found = match req
+            .server
+            .store
+            .archive()
+            .query(owner, &request.query)
+            .await
+        {
             Ok(QueryOutcome::Found(found)) => found,
             Ok(QueryOutcome::UnknownId(id)) => {
                 return IqOutcome::Error(StanzaError::with_text(
@@ -564,14 +568,19 @@ impl Page {
 
 /// `<message><result queryid id><forwarded><delay/><message/></forwarded></result></message>`, or `None` for a
 /// row that cannot be read (logged; the rest of the page still goes).
-fn result_message(req: &IqRequest<'_>, query_id: Option<&str>, archived: &Archived) -> Option<Element> {
+fn result_message(
+    req: &IqRequest<'_>,
+    query_id: Option<&str>,
+    archived: &Archived,
+) -> Option<Element> {
     let Some(stanza) = parse_stored(&archived.stanza) else {
         warn!(id = %archived.stanza_id, "an archived message cannot be read; skipped");
         return None;
     };
     let forwarded = Element::new("forwarded", NS_FORWARD)
         .with_child(
-            Element::new("delay", NS_DELAY).with_attr("stamp", xep0082_millis(archived.archived_at)),
+            Element::new("delay", NS_DELAY)
+                .with_attr("stamp", xep0082_millis(archived.archived_at)),
         )
         .with_child(stanza);
     let mut result = Element::new("result", NS_MAM).with_attr("id", archived.stanza_id.as_str());

@@ -268,12 +268,7 @@ async fn archive_size(server: &Server, owner: &str) -> usize {
 async fn the_account_advertises_the_archive() {
     let server = server(&["alice"]).await;
     let mut alice = online(&server, "alice", "phone").await;
-    let info = iq(
-        &mut alice,
-        "get",
-        Element::new("query", ns::DISCO_INFO),
-    )
-    .await;
+    let info = iq(&mut alice, "get", Element::new("query", ns::DISCO_INFO)).await;
     let features: Vec<&str> = info
         .get_child("query", ns::DISCO_INFO)
         .unwrap()
@@ -294,7 +289,15 @@ async fn the_account_advertises_the_archive() {
         .collect();
     assert_eq!(
         vars,
-        ["FORM_TYPE", "with", "start", "end", "before-id", "after-id", "ids"]
+        [
+            "FORM_TYPE",
+            "with",
+            "start",
+            "end",
+            "before-id",
+            "after-id",
+            "ids"
+        ]
     );
 }
 
@@ -306,7 +309,10 @@ async fn both_sides_archive_and_the_recipient_sees_its_own_stanza_id_only() {
 
     let mut message = chat(&jid("bob"), "hello");
     // A forged id in bob's name goes; one by somebody else, and the sender's origin id, stay.
-    for (by, id) in [(jid("bob"), "forged"), ("elsewhere.example".to_owned(), "theirs")] {
+    for (by, id) in [
+        (jid("bob"), "forged"),
+        ("elsewhere.example".to_owned(), "theirs"),
+    ] {
         message.append_child(
             Element::new("stanza-id", NS_SID)
                 .with_attr("by", by)
@@ -358,7 +364,9 @@ async fn both_sides_archive_and_the_recipient_sees_its_own_stanza_id_only() {
         .and_then(|f| f.get_child("delay", "urn:xmpp:delay"))
         .and_then(|d| d.attr("stamp"))
         .unwrap();
-    assert!(time::OffsetDateTime::parse(delay, &time::format_description::well_known::Rfc3339).is_ok());
+    assert!(
+        time::OffsetDateTime::parse(delay, &time::format_description::well_known::Rfc3339).is_ok()
+    );
 
     // Alice's archive: her sent message.
     let answer = query_ok(&mut alice, mam_query(&[], &[])).await;
@@ -392,11 +400,7 @@ async fn what_is_archived_follows_prosodys_rules() {
             .with_child(Element::new("no-store", NS_HINTS)),
         with_child("chat", "no-permanent-store", body("fleeting"))
             .with_child(Element::new("no-permanent-store", NS_HINTS)),
-        with_child(
-            "chat",
-            "nothing",
-            Element::new("x", "urn:example:unknown"),
-        ),
+        with_child("chat", "nothing", Element::new("x", "urn:example:unknown")),
     ];
     for message in &not_archived {
         alice.send(message).await.unwrap();
@@ -404,11 +408,23 @@ async fn what_is_archived_follows_prosodys_rules() {
     let archived = [
         with_child("chat", "body", body("with a state"))
             .with_child(Element::new("active", NS_CHAT_STATES)),
-        with_child("normal", "receipt", Element::new("received", "urn:xmpp:receipts")),
+        with_child(
+            "normal",
+            "receipt",
+            Element::new("received", "urn:xmpp:receipts"),
+        ),
         with_child("chat", "forced", Element::new("x", "urn:example:unknown"))
             .with_child(Element::new("store", NS_HINTS)),
-        with_child("chat", "marker", Element::new("displayed", "urn:xmpp:chat-markers:0")),
-        with_child("chat", "encrypted", Element::new("encryption", "urn:xmpp:eme:0")),
+        with_child(
+            "chat",
+            "marker",
+            Element::new("displayed", "urn:xmpp:chat-markers:0"),
+        ),
+        with_child(
+            "chat",
+            "encrypted",
+            Element::new("encryption", "urn:xmpp:eme:0"),
+        ),
     ];
     for message in &archived {
         alice.send(message).await.unwrap();
@@ -445,7 +461,9 @@ async fn messages_for_an_offline_account_are_archived_once() {
     let answer = query_ok(&mut bob, mam_query(&[], &[])).await;
     assert_eq!(answer.bodies(), ["while away"]);
     assert_eq!(
-        received.get_child("stanza-id", NS_SID).and_then(|s| s.attr("id")),
+        received
+            .get_child("stanza-id", NS_SID)
+            .and_then(|s| s.attr("id")),
         Some(answer.ids()[0].as_str())
     );
 }
@@ -459,7 +477,13 @@ async fn a_rerouted_message_is_not_archived_again() {
     let to = jid::Jid::new(&jid("bob")).unwrap();
     server
         .server()
-        .route(StanzaKind::Message, message, from, Some(to), Origin::Rerouted)
+        .route(
+            StanzaKind::Message,
+            message,
+            from,
+            Some(to),
+            Origin::Rerouted,
+        )
         .await;
     let received = bob.next_matching(|e| e.name() == "message").await.unwrap();
     assert!(!received.has_child("stanza-id", NS_SID));
@@ -471,7 +495,10 @@ async fn a_message_to_ones_own_account_is_archived_once() {
     let server = server(&["alice"]).await;
     let mut phone = online(&server, "alice", "phone").await;
     let mut laptop = online(&server, "alice", "laptop").await;
-    phone.send(&chat(&jid("alice"), "note to self")).await.unwrap();
+    phone
+        .send(&chat(&jid("alice"), "note to self"))
+        .await
+        .unwrap();
     phone.sync().await.unwrap();
     laptop.sync().await.unwrap();
     let answer = query_ok(&mut laptop, mam_query(&[], &[])).await;
@@ -552,7 +579,10 @@ async fn paging_forwards_and_backwards() {
     assert!(none.results.is_empty());
     let all = query_ok(
         &mut alice,
-        mam_query(&[("start", &[stamp(base + 10_000, 0).as_str()])], &[("max", "50")]),
+        mam_query(
+            &[("start", &[stamp(base + 10_000, 0).as_str()])],
+            &[("max", "50")],
+        ),
     )
     .await;
     assert_eq!(all.bodies(), numbers(10..25));
@@ -611,7 +641,10 @@ async fn filters_with_dates_and_ids() {
     let (start, end) = (stamp(base + 3000, 0), stamp(base + 1_001_000, 1));
     let range = query_ok(
         &mut alice,
-        mam_query(&[("start", &[start.as_str()]), ("end", &[end.as_str()])], &[]),
+        mam_query(
+            &[("start", &[start.as_str()]), ("end", &[end.as_str()])],
+            &[],
+        ),
     )
     .await;
     assert_eq!(range.bodies(), numbers(3..12));
@@ -630,7 +663,10 @@ async fn filters_with_dates_and_ids() {
     let between = query_ok(
         &mut alice,
         mam_query(
-            &[("after-id", &[ids[2].as_str()]), ("before-id", &[ids[6].as_str()])],
+            &[
+                ("after-id", &[ids[2].as_str()]),
+                ("before-id", &[ids[6].as_str()]),
+            ],
             &[],
         ),
     )
@@ -662,7 +698,10 @@ async fn bad_queries_get_errors() {
     };
     let cases: Vec<(Element, &str)> = vec![
         (mam_query(&[("start", &["yesterday"])], &[]), "bad-request"),
-        (mam_query(&[("end", &["2024-13-45T00:00:00Z"])], &[]), "bad-request"),
+        (
+            mam_query(&[("end", &["2024-13-45T00:00:00Z"])], &[]),
+            "bad-request",
+        ),
         (mam_query(&[("start", &["2024-01-01"])], &[]), "bad-request"),
         (mam_query(&[("with", &["@@invalid"])], &[]), "bad-request"),
         (mam_query(&[("fulltext", &["hello"])], &[]), "bad-request"),
@@ -670,8 +709,14 @@ async fn bad_queries_get_errors() {
         (mam_query(&[], &[("max", "lots")]), "bad-request"),
         (mam_query(&[], &[("index", "3")]), "feature-not-implemented"),
         (mam_query(&[], &[("after", "no-such-id")]), "item-not-found"),
-        (mam_query(&[], &[("before", bobs_ids[1].as_str())]), "item-not-found"),
-        (mam_query(&[("after-id", &[bobs_ids[0].as_str()])], &[]), "item-not-found"),
+        (
+            mam_query(&[], &[("before", bobs_ids[1].as_str())]),
+            "item-not-found",
+        ),
+        (
+            mam_query(&[("after-id", &[bobs_ids[0].as_str()])], &[]),
+            "item-not-found",
+        ),
     ];
     for (query, expected) in cases {
         let shown = query.to_xml_string();
@@ -695,7 +740,10 @@ async fn bad_queries_get_errors() {
     // Bob's archive is not alice's to read (as Prosody: nothing answers queries to another account).
     let answer = ask(&mut alice, mam_query(&[], &[]), Some(&jid("bob"))).await;
     assert!(answer.results.is_empty());
-    assert_eq!(condition(&answer.reply).as_deref(), Some("service-unavailable"));
+    assert_eq!(
+        condition(&answer.reply).as_deref(),
+        Some("service-unavailable")
+    );
     // Still connected, and still served.
     assert!(query_ok(&mut alice, mam_query(&[], &[])).await.complete());
 }
@@ -709,7 +757,9 @@ async fn a_page_of_large_messages_stops_at_the_queue_budget() {
     let server = server_with(&["alice"], options).await;
     let big = "x".repeat(20 * 1024);
     let stanzas: Vec<String> = (0..10)
-        .map(|i| format!("<message xmlns='jabber:client' type='chat'><body>{i}{big}</body></message>"))
+        .map(|i| {
+            format!("<message xmlns='jabber:client' type='chat'><body>{i}{big}</body></message>")
+        })
         .collect();
     let rows: Vec<NewArchived<'_>> = stanzas
         .iter()
@@ -722,13 +772,23 @@ async fn a_page_of_large_messages_stops_at_the_queue_budget() {
             archived_at: base() + i64::try_from(i).unwrap(),
         })
         .collect();
-    server.server().store.archive().append_all(&rows).await.unwrap();
+    server
+        .server()
+        .store
+        .archive()
+        .append_all(&rows)
+        .await
+        .unwrap();
     let mut alice = online(&server, "alice", "phone").await;
     let first = query_ok(&mut alice, mam_query(&[], &[("max", "10")])).await;
     assert_eq!(first.results.len(), 3, "64 KiB holds three 20 KiB messages");
     assert!(!first.complete());
     let last = first.ids()[2].clone();
-    let rest = query_ok(&mut alice, mam_query(&[], &[("max", "10"), ("after", &last)])).await;
+    let rest = query_ok(
+        &mut alice,
+        mam_query(&[], &[("max", "10"), ("after", &last)]),
+    )
+    .await;
     assert_eq!(rest.results.len(), 3);
 }
 
@@ -769,11 +829,14 @@ async fn preferences_decide_what_is_archived() {
     assert_eq!(listed("never"), ["carol@rookery.test"]);
 
     // Dave is in the roster: archived by the default; carol is listed as never, bob as always.
-    let roster_set = Element::new("query", "jabber:iq:roster").with_child(
-        Element::new("item", "jabber:iq:roster").with_attr("jid", jid("dave")),
-    );
+    let roster_set = Element::new("query", "jabber:iq:roster")
+        .with_child(Element::new("item", "jabber:iq:roster").with_attr("jid", jid("dave")));
     iq(&mut alice, "set", roster_set).await;
-    for (client, body) in [(&mut bob, "from bob"), (&mut carol, "from carol"), (&mut dave, "from dave")] {
+    for (client, body) in [
+        (&mut bob, "from bob"),
+        (&mut carol, "from carol"),
+        (&mut dave, "from dave"),
+    ] {
         client.send(&chat(&jid("alice"), body)).await.unwrap();
         client.sync().await.unwrap();
     }
@@ -787,7 +850,13 @@ async fn preferences_decide_what_is_archived() {
     dave.send(&chat(&jid("alice"), "unarchived")).await.unwrap();
     dave.sync().await.unwrap();
     alice.sync().await.unwrap();
-    assert_eq!(query_ok(&mut alice, mam_query(&[], &[])).await.results.len(), 2);
+    assert_eq!(
+        query_ok(&mut alice, mam_query(&[], &[]))
+            .await
+            .results
+            .len(),
+        2
+    );
 
     // Bad preferences change nothing.
     for (bad, expected) in [
@@ -796,10 +865,12 @@ async fn preferences_decide_what_is_archived() {
             "bad-request",
         ),
         (
-            Element::new("prefs", NS_MAM).with_attr("default", "always").with_child(
-                Element::new("always", NS_MAM)
-                    .with_child(Element::new("jid", NS_MAM).with_text("@bad@")),
-            ),
+            Element::new("prefs", NS_MAM)
+                .with_attr("default", "always")
+                .with_child(
+                    Element::new("always", NS_MAM)
+                        .with_child(Element::new("jid", NS_MAM).with_text("@bad@")),
+                ),
             "jid-malformed",
         ),
     ] {
@@ -838,7 +909,11 @@ async fn metadata_names_the_first_and_last_message() {
     let mut alice = online(&server, "alice", "phone").await;
     let empty = iq(&mut alice, "get", Element::new("metadata", NS_MAM)).await;
     assert_eq!(
-        empty.get_child("metadata", NS_MAM).unwrap().children().count(),
+        empty
+            .get_child("metadata", NS_MAM)
+            .unwrap()
+            .children()
+            .count(),
         0
     );
     let base = base();

@@ -20,10 +20,11 @@ mod roster;
 mod sqlite;
 
 pub use account_data::{LastLogout, LastLogouts, PrivateChange, PrivateXml, VCards};
-pub use archive::{
-    Archive, ArchiveDefault, ArchivePrefs, ArchiveQuery, ArchiveRule, Archived, NewArchived, QueryOutcome,
-};
 pub use accounts::{Account, AccountSummary, Accounts, MIN_PASSWORD_CHARS};
+pub use archive::{
+    Archive, ArchiveDefault, ArchivePrefs, ArchiveQuery, ArchiveRule, Archived, NewArchived,
+    QueryOutcome,
+};
 pub use blocklist::Blocklists;
 pub use circles::{Circle, Circles, DEFAULT_CIRCLE};
 pub use deletions::{AccountDeletions, DeletionRequest};

@@ -228,10 +228,7 @@ async fn an_id_from_elsewhere_is_unknown() {
         },
     ] {
         let outcome = store.archive().query("alice", &query).await.unwrap();
-        assert!(
-            matches!(outcome, QueryOutcome::UnknownId(_)),
-            "{outcome:?}"
-        );
+        assert!(matches!(outcome, QueryOutcome::UnknownId(_)), "{outcome:?}");
     }
 }
 
@@ -297,9 +294,10 @@ async fn archive_queries_use_the_indexes() {
         let plan = store.archive().query_plan("alice", &query).await.unwrap();
         let text = plan.join(" | ");
         assert!(
-            plan.iter().any(|step| step.starts_with("SEARCH archive USING")
-                && step.contains(index)
-                && step.contains("owner=?")),
+            plan.iter()
+                .any(|step| step.starts_with("SEARCH archive USING")
+                    && step.contains(index)
+                    && step.contains("owner=?")),
             "{query:?}: {text}"
         );
         assert!(!text.contains("SCAN"), "{query:?}: {text}");
@@ -376,7 +374,10 @@ async fn deleting_more_than_a_batch_deletes_everything_old() {
 async fn preferences_round_trip() {
     let store = store(&["alice"]).await;
     let archive = store.archive();
-    assert_eq!(archive.prefs("alice").await.unwrap(), ArchivePrefs::default());
+    assert_eq!(
+        archive.prefs("alice").await.unwrap(),
+        ArchivePrefs::default()
+    );
     let rule = archive.rule_for("alice", "bob@example.com").await.unwrap();
     assert_eq!(
         rule,
@@ -410,7 +411,10 @@ async fn preferences_round_trip() {
         .set_prefs("alice", &ArchivePrefs::default())
         .await
         .unwrap();
-    assert_eq!(archive.prefs("alice").await.unwrap(), ArchivePrefs::default());
+    assert_eq!(
+        archive.prefs("alice").await.unwrap(),
+        ArchivePrefs::default()
+    );
     assert!(
         !archive
             .set_prefs("nobody", &ArchivePrefs::default())

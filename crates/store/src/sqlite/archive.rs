@@ -84,7 +84,10 @@ pub(crate) async fn query(
     let mut tx = s.reader().begin().await?;
     let mut after = None;
     let mut before = None;
-    for (id, key) in [(&query.after_id, &mut after), (&query.before_id, &mut before)] {
+    for (id, key) in [
+        (&query.after_id, &mut after),
+        (&query.before_id, &mut before),
+    ] {
         if let Some(id) = id {
             let row: Option<(i64, i64)> = sqlx::query_as(
                 "SELECT archived_at, id FROM archive WHERE owner = $1 AND stanza_id = $2",
@@ -143,7 +146,8 @@ fn page_sql(
     if let Some(with_bare) = &query.with_bare {
         sql.push(" AND with_bare = ").push_bind(with_bare.clone());
         if let Some(resource) = &query.with_resource {
-            sql.push(" AND with_resource = ").push_bind(resource.clone());
+            sql.push(" AND with_resource = ")
+                .push_bind(resource.clone());
         }
     }
     if let Some(start) = query.start {

@@ -6,7 +6,8 @@
 #   PROSODY_SIZES  archive sizes for Prosody (default "10000"), filled through the protocol (mambench send): its
 #                  internal storage has no bulk path, and filling it costs what the write benchmark measures
 #   SERVERS        "rookery prosody" (default) or either
-#   REPS           queries of each kind per size (default 200)
+#   REPS           queries of each kind per size for Rookery (default 200)
+#   PROSODY_REPS   the same for Prosody (default 50: its internal storage reads the whole archive for every query)
 #   WRITE_MESSAGES messages sent to measure the write cost, on top of each archive (default 2000)
 #   SERVER_CPU LOADGEN_CPU   cores for taskset (0 and 1)
 #   SKIP_BUILD=1   use the binaries already built; KEEP=1 keeps the scratch directory
@@ -19,6 +20,7 @@ SERVERS=${SERVERS:-rookery prosody}
 SIZES=${SIZES:-10000 100000 1000000}
 PROSODY_SIZES=${PROSODY_SIZES:-10000}
 REPS=${REPS:-200}
+PROSODY_REPS=${PROSODY_REPS:-50}
 WRITE_MESSAGES=${WRITE_MESSAGES:-2000}
 PEERS=10
 SERVER_CPU=${SERVER_CPU:-0}
@@ -147,7 +149,7 @@ run_prosody() { # $1: size
 	log "prosody: filling the archive with $size messages through the protocol"
 	mambench "prosody-$size" "$port" send --messages "$size" --server-pid "$pid"
 	log "prosody ($size): queries"
-	mambench "prosody-$size" "$port" query --reps "$REPS" --server-pid "$pid"
+	mambench "prosody-$size" "$port" query --reps "$PROSODY_REPS" --server-pid "$pid"
 	log "prosody ($size): write cost"
 	mambench "prosody-$size" "$port" send --messages "$WRITE_MESSAGES" --server-pid "$pid"
 	stop_pid "$pid"
@@ -157,5 +159,5 @@ if uses rookery; then for size in $SIZES; do run_rookery "$size"; done; fi
 if uses prosody; then for size in $PROSODY_SIZES; do run_prosody "$size"; done; fi
 
 echo
-echo "W6 message archive: 50-message pages over STARTTLS c2s; server on core $SERVER_CPU, mambench on core $LOADGEN_CPU; $REPS queries per kind"
+echo "W6 message archive: 50-message pages over STARTTLS c2s; server on core $SERVER_CPU, mambench on core $LOADGEN_CPU; $REPS (Rookery) / $PROSODY_REPS (Prosody) queries per kind"
 cat "$RESULTS"

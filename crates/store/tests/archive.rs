@@ -451,3 +451,53 @@ async fn an_accounts_archive_goes_with_it() {
         ArchivePrefs::default()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_are_committed_together_each_with_its_own_outcome() {
+    let store = store(&["alice", "bob"]).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..300_i64 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            // Every tenth has an owner without an account: only it comes back without an id.
+            let owner = match i % 10 {
+                0 => "nobody",
+                n if n % 2 == 0 => "alice",
+                _ => "bob",
+            };
+            let stanza = format!("<message xmlns='jabber:client'><body>{i}</body></message>");
+            let message = NewArchived {
+                owner,
+                with_bare: "carol@example.com",
+                with_resource: None,
+                stanza: &stanza,
+                archived_at: i,
+            };
+            (owner, store.archive().append(&message).await.unwrap())
+        });
+    }
+    let mut ids = std::collections::HashSet::new();
+    while let Some(done) = tasks.join_next().await {
+        let (owner, id) = done.unwrap();
+        match owner {
+            "nobody" => assert_eq!(id, None),
+            _ => assert!(ids.insert(id.expect("stored"))),
+        }
+    }
+    assert_eq!(ids.len(), 270);
+    let all = |owner: &'static str| {
+        let store = store.clone();
+        async move {
+            match store.archive().query(owner, &q(1000)).await.unwrap() {
+                QueryOutcome::Found(found) => found,
+                QueryOutcome::UnknownId(_) => unreachable!(),
+            }
+        }
+    };
+    let (alices, bobs) = (all("alice").await, all("bob").await);
+    assert_eq!(alices.len(), 120);
+    assert_eq!(bobs.len(), 150);
+    for found in alices.iter().chain(&bobs) {
+        assert!(ids.contains(&found.stanza_id));
+    }
+}

@@ -24,20 +24,119 @@ const ID_ATTEMPTS: usize = 3;
 /// Rows deleted per statement by the retention job, so that the single writer is never held for long.
 const DELETE_BATCH: i64 = 5_000;
 
+/// Most appends committed in one transaction: bounds how long one group holds the writer.
+const GROUP_MAX: usize = 256;
+
+/// Appends waiting for the group-commit task; senders wait when it is full.
+const QUEUE: usize = 1024;
+
+/// One append waiting to be committed, and where its outcome goes.
+struct Pending {
+    owner: String,
+    with_bare: String,
+    with_resource: Option<String>,
+    stanza: String,
+    archived_at: i64,
+    done: tokio::sync::oneshot::Sender<Result<Option<String>, StoreError>>,
+}
+
+/// Group commit for archive appends. Every message a server delivers is archived (twice, between two local
+/// accounts) before it is delivered, and a commit costs a WAL write and an fsync (synchronous = FULL) of far more
+/// CPU than the insert itself. So appends go through one task that takes every append waiting when it is free and
+/// commits them together: alone, an append costs what its own transaction would; under load, one fsync serves many.
+/// An append's id is handed out only once its group is committed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Appender(std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<Pending>>>);
+
+impl Appender {
+    fn sender(&self, s: &SqliteStore) -> &tokio::sync::mpsc::Sender<Pending> {
+        self.0.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
+            tokio::spawn(commit_groups(s.writer().clone(), rx));
+            tx
+        })
+    }
+}
+
 pub(crate) async fn append(
     s: &SqliteStore,
     message: &NewArchived<'_>,
 ) -> Result<Option<String>, StoreError> {
-    for _ in 0..ID_ATTEMPTS {
-        let stanza_id = new_stanza_id();
-        match insert(s.writer(), message, &stanza_id).await {
-            Ok(()) => return Ok(Some(stanza_id)),
-            Err(error) if is_foreign_key_violation(&error) => return Ok(None),
-            Err(error) if is_unique_violation(&error) => continue,
-            Err(error) => return Err(error.into()),
+    let (done, outcome) = tokio::sync::oneshot::channel();
+    let pending = Pending {
+        owner: message.owner.to_owned(),
+        with_bare: message.with_bare.to_owned(),
+        with_resource: message.with_resource.map(str::to_owned),
+        stanza: message.stanza.to_owned(),
+        archived_at: message.archived_at,
+        done,
+    };
+    if s.archive_appender.sender(s).send(pending).await.is_err() {
+        // The task is gone (its runtime was shut down): no group to join.
+        return Err(StoreError::Database(sqlx::Error::PoolClosed));
+    }
+    outcome
+        .await
+        .unwrap_or(Err(StoreError::Database(sqlx::Error::PoolClosed)))
+}
+
+/// The group-commit task: runs until every sender is gone.
+async fn commit_groups(writer: sqlx::SqlitePool, mut queue: tokio::sync::mpsc::Receiver<Pending>) {
+    let mut group = Vec::with_capacity(GROUP_MAX);
+    while queue.recv_many(&mut group, GROUP_MAX).await > 0 {
+        let outcomes = commit_group(&writer, &group).await;
+        for (pending, outcome) in group.drain(..).zip(outcomes) {
+            // The appender may have given up waiting (its connection closed): nothing to tell.
+            let _ = pending.done.send(outcome);
         }
     }
-    Err(StoreError::AlreadyExists)
+}
+
+/// Inserts a group in one transaction. Each append gets its own outcome: an owner without an account is `None`
+/// (SQLite undoes only the failed statement). Any other failure (a full disk, say, after which SQLite may have
+/// rolled the transaction back itself) rolls the whole group back and fails it: nothing is half stored.
+async fn commit_group(
+    writer: &sqlx::SqlitePool,
+    group: &[Pending],
+) -> Vec<Result<Option<String>, StoreError>> {
+    let fail_all = |error: sqlx::Error| {
+        let text = error.to_string();
+        group
+            .iter()
+            .map(|_| Err(StoreError::Database(sqlx::Error::Protocol(text.clone()))))
+            .collect()
+    };
+    let mut tx = match writer.begin_with("BEGIN IMMEDIATE").await {
+        Ok(tx) => tx,
+        Err(error) => return fail_all(error),
+    };
+    let mut outcomes = Vec::with_capacity(group.len());
+    for pending in group {
+        let message = NewArchived {
+            owner: &pending.owner,
+            with_bare: &pending.with_bare,
+            with_resource: pending.with_resource.as_deref(),
+            stanza: &pending.stanza,
+            archived_at: pending.archived_at,
+        };
+        let mut outcome = Err(StoreError::AlreadyExists);
+        for _ in 0..ID_ATTEMPTS {
+            let stanza_id = new_stanza_id();
+            match insert(&mut *tx, &message, &stanza_id).await {
+                Ok(()) => outcome = Ok(Some(stanza_id)),
+                Err(error) if is_foreign_key_violation(&error) => outcome = Ok(None),
+                Err(error) if is_unique_violation(&error) => continue,
+                // Dropping the transaction rolls it back.
+                Err(error) => return fail_all(error),
+            }
+            break;
+        }
+        outcomes.push(outcome);
+    }
+    match tx.commit().await {
+        Ok(()) => outcomes,
+        Err(error) => fail_all(error),
+    }
 }
 
 pub(crate) async fn append_all(

@@ -42,6 +42,8 @@ pub(crate) struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     in_memory: bool,
+    /// Commits archive appends in groups (see `archive::Appender`); started by the first append.
+    pub(crate) archive_appender: archive::Appender,
 }
 
 impl SqliteStore {
@@ -80,6 +82,7 @@ impl SqliteStore {
             writer,
             reader,
             in_memory: false,
+            archive_appender: archive::Appender::default(),
         })
     }
 
@@ -102,6 +105,7 @@ impl SqliteStore {
             writer: pool.clone(),
             reader: pool,
             in_memory: true,
+            archive_appender: archive::Appender::default(),
         })
     }
 

@@ -190,6 +190,12 @@ fn cpu(pid: Option<u32>) -> anyhow::Result<Option<Duration>> {
     pid.map(|p| Proc::Pid(p).cpu_time_precise()).transpose()
 }
 
+/// How long the server's threads have waited for a CPU (other processes on its core): what a latency tail on a
+/// shared machine is made of.
+fn waited(pid: Option<u32>) -> anyhow::Result<Option<Duration>> {
+    pid.map(|p| Proc::Pid(p).run_queue_wait()).transpose()
+}
+
 async fn send(cli: &Cli, messages: usize, server_pid: Option<u32>) -> anyhow::Result<()> {
     let mut owner = login(cli, 0).await?;
     owner.send(b"<presence/>").await?;
@@ -326,6 +332,9 @@ async fn query(cli: &Cli, reps: usize, server_pid: Option<u32>) -> anyhow::Resul
     for kind in ["last", "with", "range", "page"] {
         let mut hist = Histogram::default();
         let mut cpu_total = Duration::ZERO;
+        let mut wait_total = Duration::ZERO;
+        let mut slowest_waited = Duration::ZERO;
+        let mut slowest_elapsed = Duration::ZERO;
         for _ in 0..reps {
             // Where a range or page starts: anywhere but the last tenth, so that a full page follows.
             let at = first_ms + rng.random_range(0..span * 9 / 10);
@@ -353,12 +362,19 @@ async fn query(cli: &Cli, reps: usize, server_pid: Option<u32>) -> anyhow::Resul
                     format!("<set xmlns='{NS_RSM}'><max>{PAGE}</max><after>{after}</after></set>")
                 }
             };
-            let cpu_before = cpu(server_pid)?;
+            let (cpu_before, wait_before) = (cpu(server_pid)?, waited(server_pid)?);
             let started = Instant::now();
             let (ids, _) = ask(&mut client, &inner).await?;
             let elapsed = started.elapsed();
             if let (Some(b), Some(a)) = (cpu_before, cpu(server_pid)?) {
                 cpu_total += a - b;
+            }
+            if let (Some(b), Some(a)) = (wait_before, waited(server_pid)?) {
+                wait_total += a - b;
+                if elapsed > slowest_elapsed {
+                    slowest_elapsed = elapsed;
+                    slowest_waited = a - b;
+                }
             }
             if ids.len() != PAGE {
                 bail!("a {kind} query returned {} messages, not {PAGE}", ids.len());
@@ -371,12 +387,18 @@ async fn query(cli: &Cli, reps: usize, server_pid: Option<u32>) -> anyhow::Resul
         } else {
             "NA".to_owned()
         };
+        let wait_per = if server_pid.is_some() {
+            format!("{:.3}", wait_total.as_secs_f64() * 1000.0 / reps as f64)
+        } else {
+            "NA".to_owned()
+        };
         println!(
-            "RESULT bench=query kind={kind} label={} reps={reps} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} server_cpu_ms_per_query={cpu_per}",
+            "RESULT bench=query kind={kind} label={} reps={reps} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} server_cpu_ms_per_query={cpu_per} server_cpu_wait_ms_per_query={wait_per} slowest_server_cpu_wait_ms={:.3}",
             cli.label,
             ms(hist.quantile(0.5)),
             ms(hist.quantile(0.99)),
             ms(hist.max()),
+            slowest_waited.as_secs_f64() * 1000.0,
         );
     }
     client.close().await;

@@ -31,7 +31,7 @@ storage = "internal"
 -- change). presence, message, iq and offline are loaded automatically.
 modules_enabled = {
 	"roster"; "saslauth"; "tls"; "disco"; "ping"; "blocklist"; "pep"; "vcard4"; "vcard_legacy"; "private";
-	"version"; "time"; "uptime"; "register";
+	"version"; "time"; "uptime"; "register"; "mam";
 }
 modules_disabled = { "s2s"; "posix" }
 allow_registration = true -- mod_register's password change needs it in 0.12

@@ -17,7 +17,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DOMAIN=interop.test
 KEEP=${KEEP:-0}
 STRICT=${STRICT:-0}
-ALL_SCENARIOS=(roster subscriptions messages blocking services password pep)
+ALL_SCENARIOS=(roster subscriptions messages blocking services password pep mam)
 SCENARIOS=("$@")
 ((${#SCENARIOS[@]})) || SCENARIOS=("${ALL_SCENARIOS[@]}")
 # The accounts every scenario gets (user:password).

@@ -145,3 +145,8 @@ fn sasl2_bind2_and_fast_login() {
 fn pep_open_node_fetch_and_notification_by_caps() {
     scenario("pep");
 }
+
+#[test]
+fn message_archive_paging_filters_and_stanza_ids() {
+    scenario("mam");
+}

@@ -288,6 +288,16 @@ pub struct Limits {
     /// Bytes of PEP items one account may keep, all nodes together: a few avatars, OMEMO bundles for dozens of
     /// devices and thousands of bookmarks take well under this. Bounds what one account can make the server store.
     pub pep_storage_max_bytes: usize,
+    /// How often messages older than the retention (`SNIKKET_RETENTION_DAYS`) are deleted from the archives
+    /// (XEP-0313). Prosody checks daily; hourly keeps an expired message at most an hour past its time, for a few
+    /// indexed deletes per account.
+    pub archive_cleanup_interval: Duration,
+    /// Most messages one archive query returns (Prosody's `max_archive_query_results`, 50, which Snikket keeps); a
+    /// larger RSM `max` is clamped to it.
+    pub max_archive_query_results: usize,
+    /// JIDs in one account's archiving preferences (XEP-0313 `always` and `never` lists together). Prosody has no
+    /// limit; a person lists a few contacts by hand, so 1000 only stops a runaway client.
+    pub archive_prefs_max_jids: usize,
 }
 
 impl Default for Limits {
@@ -320,6 +330,9 @@ impl Default for Limits {
             pep_item_max_bytes: 128 * 1024,
             pep_nodes_per_account: 1000,
             pep_storage_max_bytes: 8 * 1024 * 1024,
+            archive_cleanup_interval: Duration::from_secs(3600),
+            max_archive_query_results: 50,
+            archive_prefs_max_jids: 1000,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod invite_commands;
 pub mod invite_register;
 pub mod invites;
 pub mod last_activity;
+pub mod mam;
 pub mod message;
 pub mod offline;
 pub mod pep;
@@ -57,6 +58,7 @@ pub fn default_modules() -> Vec<Arc<dyn Module>> {
         Arc::new(circles::CirclesModule),
         Arc::new(invite_register::InviteRegistration),
         Arc::new(carbons::Carbons),
+        Arc::new(mam::MamModule),
         Arc::new(message::MessageModule),
         Arc::new(offline::OfflineModule::default()),
         Arc::new(pep::PepModule),

@@ -248,7 +248,7 @@ fn stored_stanza(message: &OfflineMessage, domain: &str) -> Option<Element> {
 }
 
 /// Parses a stanza stored with [`Element::to_xml_string`].
-fn parse_stored(xml: &str) -> Option<Element> {
+pub(crate) fn parse_stored(xml: &str) -> Option<Element> {
     let mut parser = StreamParser::new(rookery_xml::Limits {
         max_stanza_bytes: xml.len(),
         max_depth: rookery_xml::Limits::CLIENT.max_depth,

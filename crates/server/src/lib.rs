@@ -124,6 +124,9 @@ pub async fn start(config: Config, listeners: Listeners) -> anyhow::Result<Runni
     tracker.spawn(rookery_modules::register::run_account_cleanup(Arc::clone(
         &server,
     )));
+    tracker.spawn(rookery_modules::mam::run_archive_cleanup(Arc::clone(
+        &server,
+    )));
 
     let profile = tls_profile(&config);
     let limiter = ConnectionLimiter::new(

@@ -268,7 +268,7 @@ async fn a_cut_connection_resumes_with_everything_sent_meanwhile_and_everything_
 }
 
 #[tokio::test]
-async fn a_session_that_is_never_resumed_ends_and_its_messages_go_offline() {
+async fn a_session_that_is_never_resumed_ends_and_its_messages_are_offline_and_archived() {
     let server = server_with(
         &["alice", "bob"],
         limits(|l| l.sm_hibernation = Duration::from_secs(1)),
@@ -299,6 +299,30 @@ async fn a_session_that_is_never_resumed_ends_and_its_messages_go_offline() {
     let mut want: Vec<String> = unacked.iter().chain(&meanwhile).cloned().collect();
     want.sort();
     assert_eq!(all_bodies(&mut bob, want.len()).await, want);
+
+    // And all of it is in bob's archive, once each, for his other devices.
+    let query = Element::new("iq", ns::CLIENT)
+        .with_attr("type", "set")
+        .with_attr("id", "mam")
+        .with_child(Element::new("query", "urn:xmpp:mam:2").with_attr("queryid", "q"));
+    bob.send(&query).await.unwrap();
+    let mut archived = Vec::new();
+    loop {
+        let el = bob.next_element().await.unwrap();
+        if el.name() == "iq" && el.attr("id") == Some("mam") {
+            assert_eq!(el.attr("type"), Some("result"), "{el}");
+            break;
+        }
+        let forwarded = el
+            .get_child("result", "urn:xmpp:mam:2")
+            .and_then(|r| r.get_child("forwarded", "urn:xmpp:forward:0"))
+            .and_then(|f| f.get_child("message", ns::CLIENT));
+        if let Some(message) = forwarded {
+            archived.extend(body(message));
+        }
+    }
+    archived.sort();
+    assert_eq!(archived, want);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 
 mod account_data;
 mod accounts;
+mod archive;
 mod blocklist;
 mod circles;
 mod clients;
@@ -22,6 +23,10 @@ mod sqlite;
 
 pub use account_data::{LastLogout, LastLogouts, PrivateChange, PrivateXml, VCards};
 pub use accounts::{Account, AccountSummary, Accounts, MIN_PASSWORD_CHARS};
+pub use archive::{
+    Archive, ArchiveDefault, ArchivePrefs, ArchiveQuery, ArchiveRule, Archived, NewArchived,
+    QueryOutcome,
+};
 pub use blocklist::Blocklists;
 pub use circles::{Circle, Circles, DEFAULT_CIRCLE};
 pub use clients::{ClientInfo, ClientLogin, Clients, NewToken, TokenUse};
@@ -112,6 +117,11 @@ impl Store {
     /// Clients seen per account and their FAST tokens (XEP-0388, XEP-0484).
     pub fn clients(&self) -> Clients {
         Clients::new(self.clone())
+    }
+
+    /// The message archive repository (XEP-0313).
+    pub fn archive(&self) -> Archive {
+        Archive::new(self.clone())
     }
 
     /// The offline-message repository (XEP-0160).

@@ -9,6 +9,7 @@
 
 pub(crate) mod account_data;
 pub(crate) mod accounts;
+pub(crate) mod archive;
 pub(crate) mod blocklist;
 pub(crate) mod circles;
 pub(crate) mod clients;
@@ -43,6 +44,8 @@ pub(crate) struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     in_memory: bool,
+    /// Commits archive appends in groups (see `archive::Appender`); started by the first append.
+    pub(crate) archive_appender: archive::Appender,
 }
 
 impl SqliteStore {
@@ -81,6 +84,7 @@ impl SqliteStore {
             writer,
             reader,
             in_memory: false,
+            archive_appender: archive::Appender::default(),
         })
     }
 
@@ -103,6 +107,7 @@ impl SqliteStore {
             writer: pool.clone(),
             reader: pool,
             in_memory: true,
+            archive_appender: archive::Appender::default(),
         })
     }
 

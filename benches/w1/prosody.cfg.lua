@@ -39,7 +39,13 @@ c2s_require_encryption = not floor
 authentication = floor and "anonymous" or "internal_hashed"
 storage = "internal"
 
-modules_enabled = { "roster"; "saslauth"; "tls"; "disco"; "ping" }
+-- W1_SNIKKET=1: also the modules Snikket loads that act on every chat message, as Snikket configures them.
+local snikket = ENV_W1_SNIKKET == "1"
+modules_enabled = snikket
+	and { "roster"; "saslauth"; "tls"; "disco"; "ping"; "mam"; "carbons"; "smacks"; "csi_simple"; "blocklist"; "pep" }
+	or { "roster"; "saslauth"; "tls"; "disco"; "ping" }
+archive_expires_after = "1w"
+default_archive_policy = true
 modules_disabled = { "s2s"; "posix" }
 
 VirtualHost "bench.local"

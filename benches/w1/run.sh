@@ -8,6 +8,9 @@
 #                prosody-nonagle  the same with network_settings = { nagle = false } (best-tuned baseline)
 #                prosody-floor    plaintext c2s + SASL ANONYMOUS, default network_settings: the set-up of the
 #                                 published Prosody figures in performance.md (not in the default list)
+#                prosody-snikket  prosody with the modules Snikket loads that act on every message (mam with its
+#                                 default internal storage, carbons, smacks, csi_simple, blocklist, pep): what
+#                                 Rookery, which always runs its equivalents, is compared with like for like
 #   REPS         repetitions per server (3); the summary gives the median and the min-max spread
 #   PAIRS BODY WINDOW DURATION WARMUP   the workload (100, 100, 20, 10, 2)
 #   SERVER_CPU LOADGEN_CPU              cores for taskset (0 and 1)
@@ -45,12 +48,12 @@ die() {
 
 for s in $SERVERS; do
 	case $s in
-	rookery | prosody | prosody-nonagle | prosody-floor) ;;
-	*) die "unknown server '$s' in SERVERS (rookery, prosody, prosody-nonagle, prosody-floor)" ;;
+	rookery | prosody | prosody-nonagle | prosody-floor | prosody-snikket) ;;
+	*) die "unknown server '$s' in SERVERS (rookery, prosody, prosody-nonagle, prosody-floor, prosody-snikket)" ;;
 	esac
 done
 uses() { [[ " $SERVERS " == *" $1 "* ]]; }
-uses_prosody() { uses prosody || uses prosody-nonagle || uses prosody-floor; }
+uses_prosody() { uses prosody || uses prosody-nonagle || uses prosody-floor || uses prosody-snikket; }
 
 # ---- tools ------------------------------------------------------------------------------------------------------
 apt_install() {
@@ -186,8 +189,8 @@ setup_prosody() {
 			>>"$PROSODY_DIR/users.log" 2>&1 || die "prosodyctl register bench$n failed: $(tail -n 5 "$PROSODY_DIR/users.log")"
 	done
 }
-start_prosody() { # $1: W1_NAGLE, $2: W1_FLOOR
-	env W1_DIR="$PROSODY_DIR" W1_PORT="$PROSODY_PORT" W1_NAGLE="$1" W1_FLOOR="$2" taskset -c "$SERVER_CPU" prosody -F --config "$HERE/prosody.cfg.lua" >>"$PROSODY_DIR/stdout.log" 2>&1 &
+start_prosody() { # $1: W1_NAGLE, $2: W1_FLOOR, $3: W1_SNIKKET
+	env W1_DIR="$PROSODY_DIR" W1_PORT="$PROSODY_PORT" W1_NAGLE="$1" W1_FLOOR="$2" W1_SNIKKET="${3:-0}" taskset -c "$SERVER_CPU" prosody -F --config "$HERE/prosody.cfg.lua" >>"$PROSODY_DIR/stdout.log" 2>&1 &
 	SERVER_PID=$!
 	STARTED+=("$SERVER_PID")
 	SERVER_PORT=$PROSODY_PORT
@@ -204,6 +207,7 @@ measure() { # $1: server name, $2: repetition
 	rookery) start_rookery ;;
 	prosody) start_prosody 1 0 ;;
 	prosody-nonagle) start_prosody 0 0 ;;
+	prosody-snikket) start_prosody 1 0 1 ;;
 	prosody-floor)
 		start_prosody 1 1
 		login=(--tls none --auth anonymous)

@@ -366,6 +366,10 @@ async def bookmarks(alice, bob):
 
     # An older client of alice's (legacy private storage only) adds a room; her phone follows through Bookmarks 2.
     phone = await login(f"alice@{args.domain}/phone")
+    # The server learns what the phone wants notifications for by asking it for its caps (XEP-0115) after its
+    # presence, and then sends it the last item of each such node. Once the avatar's last item is here, the server
+    # knows the phone's interests: only then can a publish be expected to notify it.
+    await phone.next_event(alice.boundjid.bare, AVATAR_METADATA, "the last avatar metadata after login")
     legacy_client = alice
     storage = Bookmarks()
     storage.add_conference(tea, "ali", name="Tea room", autojoin=True)

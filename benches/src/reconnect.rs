@@ -685,3 +685,304 @@ pub async fn run(
             .map(|(a, b)| a.saturating_sub(b)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::Security;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' id='s1' from='x' version='1.0'>";
+
+    /// SASL1 and SASL2 features as Rookery offers them before login; `sasl2_inline` is added to SASL2's
+    /// `<inline/>` and `bind2_features` to Bind2's.
+    fn features(sasl2_inline: &str, bind2_features: &str) -> String {
+        format!(
+            "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>\
+             <mechanism>SCRAM-SHA-1</mechanism></mechanisms><authentication xmlns='urn:xmpp:sasl:2'>\
+             <mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism><inline><bind xmlns='urn:xmpp:bind:0'>\
+             <inline><feature var='urn:xmpp:carbons:2'/>{bind2_features}</inline></bind><fast xmlns='urn:xmpp:fast:0'>\
+             <mechanism>HT-SHA-256-ENDP</mechanism><mechanism>HT-SHA-256-NONE</mechanism></fast>{sasl2_inline}\
+             </inline></authentication></stream:features>"
+        )
+    }
+
+    #[test]
+    fn reads_the_sasl2_offer() {
+        let offer = Sasl2Offer::parse(features("", "").as_bytes()).unwrap();
+        assert_eq!(offer.mechanisms, ["SCRAM-SHA-1", "PLAIN"]);
+        assert_eq!(offer.fast, ["HT-SHA-256-ENDP", "HT-SHA-256-NONE"]);
+        assert_eq!(offer.bind2_features, ["urn:xmpp:carbons:2"]);
+        assert!(!offer.inline_sm && !offer.bind2_sm());
+
+        let sm = "<sm xmlns='urn:xmpp:sm:3'/>";
+        let feature = "<feature var='urn:xmpp:sm:3'/>";
+        let offer = Sasl2Offer::parse(features(sm, feature).as_bytes()).unwrap();
+        assert!(offer.inline_sm && offer.bind2_sm());
+        assert!(Phone::bind2(&offer).contains("<enable xmlns='urn:xmpp:sm:3' resume='true'/></bind>"));
+
+        // Prosody 0.12: SASL1 only.
+        let err = Sasl2Offer::parse(
+            b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1\
+              </mechanism></mechanisms></stream:features>",
+        )
+        .unwrap_err();
+        assert!(err.downcast_ref::<Unsupported>().is_some(), "{err}");
+    }
+
+    #[test]
+    fn reads_enabled_and_resumed() {
+        let enabled = enabled_session(b"<enabled xmlns='urn:xmpp:sm:3' id='a&amp;b' resume='1' max='600'/>");
+        assert_eq!(
+            enabled.unwrap(),
+            SmSession {
+                id: "a&b".to_owned(),
+                handled: 0
+            }
+        );
+        assert!(enabled_session(b"<enabled xmlns='urn:xmpp:sm:3' id='x'/>").is_err());
+        assert!(enabled_session(b"<enabled xmlns='urn:xmpp:sm:3' resume='true'/>").is_err());
+        assert!(enabled_session(b"<failed xmlns='urn:xmpp:sm:3'/>").is_err());
+
+        check_resumed(b"<resumed xmlns='urn:xmpp:sm:3' previd='x' h='0'/>", "x").unwrap();
+        assert!(check_resumed(b"<resumed xmlns='urn:xmpp:sm:3' previd='y' h='0'/>", "x").is_err());
+        let err = check_resumed(
+            b"<failed xmlns='urn:xmpp:sm:3' h='0'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>",
+            "x",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("item-not-found"), "{err}");
+    }
+
+    #[test]
+    fn shares_add_up() {
+        for (total, phones) in [(1000, 4), (10, 3), (2, 5), (7, 1)] {
+            let shares: Vec<usize> = (0..phones).map(|i| share(total, phones, i)).collect();
+            assert_eq!(shares.iter().sum::<usize>(), total);
+            assert!(shares.iter().max().unwrap() - shares.iter().min().unwrap() <= 1);
+        }
+    }
+
+    /// A server that plays `script` on one connection: for each step it waits until the client has sent `trigger`
+    /// (after what the previous step matched), then writes the reply. Returns everything the client sent.
+    async fn scripted(listener: TcpListener, script: Vec<(&'static str, String)>) -> String {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut seen = String::new();
+        let mut matched = 0;
+        let mut buf = [0u8; 4096];
+        for (trigger, reply) in script {
+            loop {
+                if let Some(at) = seen[matched..].find(trigger) {
+                    matched += at + trigger.len();
+                    break;
+                }
+                let n = sock.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the client left before sending {trigger:?}: {seen}");
+                seen.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+            }
+            sock.write_all(reply.as_bytes()).await.unwrap();
+            if reply == "</stream:stream>" {
+                sock.shutdown().await.unwrap();
+            }
+        }
+        // Whatever the client sends until it closes or cuts the connection.
+        while let Ok(n) = sock.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            seen.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        }
+        seen
+    }
+
+    async fn plain_target() -> (TcpListener, Target) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = Target {
+            addr: listener.local_addr().unwrap(),
+            domain: "x".to_owned(),
+            security: Security::Plain,
+            step_timeout: Duration::from_secs(5),
+        };
+        (listener, target)
+    }
+
+    fn phone(auth: Auth) -> Phone {
+        Phone::new(auth)
+    }
+
+    /// One reconnect of `phone` in `mode` against `script`: its result and what the phone sent.
+    async fn reconnect_against(
+        phone: &mut Phone,
+        mode: Mode,
+        script: Vec<(&'static str, String)>,
+    ) -> (anyhow::Result<Reconnect>, String) {
+        let (listener, target) = plain_target().await;
+        let server = tokio::spawn(scripted(listener, script));
+        let result = phone.reconnect(&target, mode).await;
+        drop(target);
+        (result, server.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn full_login_then_resumption() {
+        let mut phone = phone(Auth::Plain {
+            username: "bench1".to_owned(),
+            password: "pw".to_owned(),
+        });
+        let bound = "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>\
+                     <sm xmlns='urn:xmpp:sm:3'/></stream:features>";
+        let success = "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>".to_owned();
+        let script = vec![
+            ("<stream:stream", format!("{HEADER}{}", features("", ""))),
+            ("</auth>", success.clone()),
+            ("<stream:stream", format!("{HEADER}{bound}")),
+            (
+                "</iq>",
+                "<iq type='result' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+                 <jid>bench1@x/reconnectbench</jid></bind></iq>"
+                    .to_owned(),
+            ),
+            (
+                "<enable xmlns='urn:xmpp:sm:3' resume='true'/>",
+                "<enabled xmlns='urn:xmpp:sm:3' id='sm-1' resume='true'/>".to_owned(),
+            ),
+            ("</stream:stream>", "</stream:stream>".to_owned()),
+        ];
+        let (result, sent) = reconnect_against(&mut phone, Mode::Full, script).await;
+        let done = result.unwrap();
+        // Without TLS every round trip counts as "after TLS": header, auth, restart, bind, enable.
+        assert_eq!(
+            (done.round_trips_before_tls, done.round_trips_after_tls),
+            (0, 5)
+        );
+        assert_eq!(phone.sm.as_ref().unwrap().id, "sm-1");
+        assert!(sent.ends_with("</stream:stream>"), "{sent}");
+
+        let script = vec![
+            ("<stream:stream", format!("{HEADER}{}", features("", ""))),
+            ("</auth>", success),
+            ("<stream:stream", format!("{HEADER}{bound}")),
+            (
+                "<resume xmlns='urn:xmpp:sm:3' previd='sm-1' h='0'/>",
+                "<resumed xmlns='urn:xmpp:sm:3' previd='sm-1' h='0'/>".to_owned(),
+            ),
+        ];
+        let (result, sent) = reconnect_against(&mut phone, Mode::Resume, script).await;
+        assert_eq!(result.unwrap().round_trips_after_tls, 4);
+        // Cut, not closed: the session must stay resumable.
+        assert!(!sent.contains("</stream:stream>"), "{sent}");
+        assert!(!sent.contains("<bind"), "{sent}");
+    }
+
+    fn fast_phone() -> Phone {
+        let mut phone = phone(Auth::Plain {
+            username: "bench1".to_owned(),
+            password: "pw".to_owned(),
+        });
+        phone.fast = Some(FastToken {
+            secret: "tok".to_owned(),
+            count: 6,
+        });
+        phone.sm = Some(SmSession {
+            id: "sm-1".to_owned(),
+            handled: 0,
+        });
+        phone
+    }
+
+    fn fast_success(proof_of: &str, inner: &str) -> String {
+        format!(
+            "<success xmlns='urn:xmpp:sasl:2'><additional-data>{}</additional-data>\
+             <authorization-identifier>bench1@x/reconnectbench.a</authorization-identifier>{inner}</success>",
+            BASE64.encode(ht::server_proof(proof_of, b""))
+        )
+    }
+
+    #[tokio::test]
+    async fn fast_with_inline_resumption_is_one_round_trip_after_the_features() {
+        let mut phone = fast_phone();
+        let script = vec![
+            (
+                "<stream:stream",
+                format!("{HEADER}{}", features("<sm xmlns='urn:xmpp:sm:3'/>", "")),
+            ),
+            (
+                "</authenticate>",
+                fast_success(
+                    "tok",
+                    "<resumed xmlns='urn:xmpp:sm:3' previd='sm-1' h='0'/>",
+                ),
+            ),
+        ];
+        let (result, sent) = reconnect_against(&mut phone, Mode::FastResume, script).await;
+        assert_eq!(result.unwrap().round_trips_after_tls, 2);
+        let mut initial = b"bench1\0".to_vec();
+        initial.extend_from_slice(&ht::client_proof("tok", b""));
+        let expected = format!(
+            "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='HT-SHA-256-NONE'><initial-response>{}\
+             </initial-response>",
+            BASE64.encode(initial)
+        );
+        assert!(sent.contains(&expected), "{sent}");
+        assert!(sent.contains(&format!("<user-agent id='{}'>", phone.client_id)), "{sent}");
+        assert!(sent.contains("<fast xmlns='urn:xmpp:fast:0' count='7'/>"), "{sent}");
+        assert!(
+            sent.contains("<resume xmlns='urn:xmpp:sm:3' previd='sm-1' h='0'/></authenticate>"),
+            "{sent}"
+        );
+        assert!(!sent.contains("</stream:stream>"), "{sent}");
+    }
+
+    #[tokio::test]
+    async fn fast_fails_when_the_server_cannot_prove_it_knows_the_token() {
+        let mut phone = fast_phone();
+        let script = vec![
+            ("<stream:stream", format!("{HEADER}{}", features("", ""))),
+            ("</authenticate>", fast_success("another token", "<bound xmlns='urn:xmpp:bind:0'/>")),
+        ];
+        let (result, _) = reconnect_against(&mut phone, Mode::Fast, script).await;
+        let err = result.unwrap_err();
+        assert!(err.to_string().contains("does not match the token"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn fast_then_enable_and_a_rotated_token() {
+        let mut phone = fast_phone();
+        let script = vec![
+            ("<stream:stream", format!("{HEADER}{}", features("", ""))),
+            (
+                "</authenticate>",
+                fast_success(
+                    "tok",
+                    "<bound xmlns='urn:xmpp:bind:0'/><token xmlns='urn:xmpp:fast:0' token='tok2' \
+                     expiry='2030-01-01T00:00:00Z'/>",
+                ),
+            ),
+            (
+                "<enable xmlns='urn:xmpp:sm:3' resume='true'/>",
+                "<enabled xmlns='urn:xmpp:sm:3' id='sm-2' resume='true'/>".to_owned(),
+            ),
+            ("</stream:stream>", "</stream:stream>".to_owned()),
+        ];
+        let (result, sent) = reconnect_against(&mut phone, Mode::Fast, script).await;
+        // Features, FAST, enable (not inside Bind2: the server does not offer it there).
+        assert_eq!(result.unwrap().round_trips_after_tls, 3);
+        assert!(
+            sent.contains("<bind xmlns='urn:xmpp:bind:0'><tag>reconnectbench</tag></bind></authenticate>"),
+            "{sent}"
+        );
+        assert_eq!(phone.fast.as_ref().unwrap().secret, "tok2");
+        assert_eq!(phone.sm.as_ref().unwrap().id, "sm-2");
+    }
+
+    #[tokio::test]
+    async fn inline_resumption_not_offered_is_unsupported() {
+        let mut phone = fast_phone();
+        let script = vec![("<stream:stream", format!("{HEADER}{}", features("", "")))];
+        let (result, _) = reconnect_against(&mut phone, Mode::FastResume, script).await;
+        let err = result.unwrap_err();
+        assert!(err.downcast_ref::<Unsupported>().is_some(), "{err}");
+    }
+}

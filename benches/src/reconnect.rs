@@ -365,10 +365,7 @@ impl Phone {
 
     /// Mode `resume`: SASL1, restart, `<resume/>`.
     async fn resume(&mut self, target: &Target) -> anyhow::Result<Negotiation> {
-        let sm = self
-            .sm
-            .clone()
-            .context("there is no session to resume")?;
+        let sm = self.sm.clone().context("there is no session to resume")?;
         let (mut n, features) = conn::connect_secured(target).await?;
         conn::sasl(&mut n, &features, &self.auth).await?;
         let features = n.features("the stream features after SASL").await?;
@@ -443,8 +440,9 @@ impl Phone {
         n.send(response.as_bytes(), "the SASL2 response").await?;
         let answer = n.expect(&SASL2_OUTCOMES, "the SASL2 result").await?;
         let success = sasl2_success(answer, "the SASL2 password login")?;
-        let server_final = additional_data(&success)?
-            .context("the SASL2 success has no <additional-data/> (SCRAM's server-final-message)")?;
+        let server_final = additional_data(&success)?.context(
+            "the SASL2 success has no <additional-data/> (SCRAM's server-final-message)",
+        )?;
         scram.verify_server_final(&server_final)?;
         let secret = scan::find_element(&success, "token")
             .and_then(|t| scan::attr(t, "token"))
@@ -495,7 +493,8 @@ impl Phone {
             "the server's FAST proof does not match the token"
         );
         // A rotated token replaces the old one.
-        if let Some(new) = scan::find_element(&success, "token").and_then(|t| scan::attr(t, "token"))
+        if let Some(new) =
+            scan::find_element(&success, "token").and_then(|t| scan::attr(t, "token"))
         {
             token.secret = new;
         }
@@ -513,10 +512,7 @@ impl Phone {
 
     /// Mode `fast-resume`: FAST with `<resume/>` inside `<authenticate/>`.
     async fn fast_resume(&mut self, target: &Target) -> anyhow::Result<Negotiation> {
-        let sm = self
-            .sm
-            .clone()
-            .context("there is no session to resume")?;
+        let sm = self.sm.clone().context("there is no session to resume")?;
         let (mut n, features) = conn::connect_secured(target).await?;
         let offer = Self::fast_offer(&features)?;
         if !offer.inline_sm {
@@ -615,13 +611,15 @@ async fn all_phones(
             let mut done = Vec::new();
             let result = match reconnects {
                 None => phone.prepare(&target, mode).await,
-                Some(k) => async {
-                    for _ in 0..k {
-                        done.push(phone.reconnect(&target, mode).await?);
+                Some(k) => {
+                    async {
+                        for _ in 0..k {
+                            done.push(phone.reconnect(&target, mode).await?);
+                        }
+                        anyhow::Ok(())
                     }
-                    anyhow::Ok(())
+                    .await
                 }
-                .await,
             };
             result.with_context(|| {
                 format!(
@@ -721,7 +719,9 @@ mod tests {
         let feature = "<feature var='urn:xmpp:sm:3'/>";
         let offer = Sasl2Offer::parse(features(sm, feature).as_bytes()).unwrap();
         assert!(offer.inline_sm && offer.bind2_sm());
-        assert!(Phone::bind2(&offer).contains("<enable xmlns='urn:xmpp:sm:3' resume='true'/></bind>"));
+        assert!(
+            Phone::bind2(&offer).contains("<enable xmlns='urn:xmpp:sm:3' resume='true'/></bind>")
+        );
 
         // Prosody 0.12: SASL1 only.
         let err = Sasl2Offer::parse(
@@ -734,7 +734,8 @@ mod tests {
 
     #[test]
     fn reads_enabled_and_resumed() {
-        let enabled = enabled_session(b"<enabled xmlns='urn:xmpp:sm:3' id='a&amp;b' resume='1' max='600'/>");
+        let enabled =
+            enabled_session(b"<enabled xmlns='urn:xmpp:sm:3' id='a&amp;b' resume='1' max='600'/>");
         assert_eq!(
             enabled.unwrap(),
             SmSession {
@@ -926,8 +927,14 @@ mod tests {
             BASE64.encode(initial)
         );
         assert!(sent.contains(&expected), "{sent}");
-        assert!(sent.contains(&format!("<user-agent id='{}'>", phone.client_id)), "{sent}");
-        assert!(sent.contains("<fast xmlns='urn:xmpp:fast:0' count='7'/>"), "{sent}");
+        assert!(
+            sent.contains(&format!("<user-agent id='{}'>", phone.client_id)),
+            "{sent}"
+        );
+        assert!(
+            sent.contains("<fast xmlns='urn:xmpp:fast:0' count='7'/>"),
+            "{sent}"
+        );
         assert!(
             sent.contains("<resume xmlns='urn:xmpp:sm:3' previd='sm-1' h='0'/></authenticate>"),
             "{sent}"
@@ -940,11 +947,17 @@ mod tests {
         let mut phone = fast_phone();
         let script = vec![
             ("<stream:stream", format!("{HEADER}{}", features("", ""))),
-            ("</authenticate>", fast_success("another token", "<bound xmlns='urn:xmpp:bind:0'/>")),
+            (
+                "</authenticate>",
+                fast_success("another token", "<bound xmlns='urn:xmpp:bind:0'/>"),
+            ),
         ];
         let (result, _) = reconnect_against(&mut phone, Mode::Fast, script).await;
         let err = result.unwrap_err();
-        assert!(err.to_string().contains("does not match the token"), "{err}");
+        assert!(
+            err.to_string().contains("does not match the token"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -970,7 +983,9 @@ mod tests {
         // Features, FAST, enable (not inside Bind2: the server does not offer it there).
         assert_eq!(result.unwrap().round_trips_after_tls, 3);
         assert!(
-            sent.contains("<bind xmlns='urn:xmpp:bind:0'><tag>reconnectbench</tag></bind></authenticate>"),
+            sent.contains(
+                "<bind xmlns='urn:xmpp:bind:0'><tag>reconnectbench</tag></bind></authenticate>"
+            ),
             "{sent}"
         );
         assert_eq!(phone.fast.as_ref().unwrap().secret, "tok2");

@@ -436,7 +436,10 @@ mod tests {
         assert!(has(inline, "sm") && has(inline, "fast"));
         let fast = find_element(inline, "fast").unwrap();
         assert_eq!(texts(fast, "mechanism"), ["HT-SHA-256-NONE"]);
-        assert_eq!(find_element(inline, "sm"), Some(&b"<sm xmlns='urn:xmpp:sm:3'/>"[..]));
+        assert_eq!(
+            find_element(inline, "sm"),
+            Some(&b"<sm xmlns='urn:xmpp:sm:3'/>"[..])
+        );
         assert_eq!(find_element(features, "missing"), None);
         // An element whose end tag has not arrived is not returned.
         assert_eq!(find_element(b"<a><b><c/>", "b"), None);

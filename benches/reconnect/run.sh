@@ -8,8 +8,8 @@
 #                the previous reconnect cut; then the connection is cut again (no </stream>)
 #   fast-resume  STARTTLS + SASL2 FAST with <resume/> inline (one round trip after the features); Rookery only,
 #                and only once it offers resumption inside SASL2 (until then the row says "not offered")
-# See benches/src/reconnect.rs. Each measurement is repeated REPS times, modes interleaved; the summary gives the
-# median and the range.
+# See benches/src/reconnect.rs. Each measurement runs against a freshly started server and is repeated REPS times
+# (servers and modes interleaved); the summary gives the median and the range.
 #
 # Knobs (environment variables):
 #   SERVERS            which servers, in this order (default "rookery prosody prosody-nonagle"); prosody-nonagle is
@@ -144,8 +144,8 @@ wait_listening() {
 SERVER_PID=
 SERVER_PORT=
 
-start_rookery() {
-	local dir=$WORK/rookery n
+start_rookery() { # $1: the scratch directory
+	local dir=$1 n
 	mkdir -p "$dir/data"
 	SERVER_PORT=$(pick_port)
 	local env=(SNIKKET_DOMAIN=$DOMAIN SNIKKET_ADMIN_EMAIL=a@$DOMAIN SNIKKET_TWEAK_DATA_DIR="$dir/data"
@@ -161,8 +161,8 @@ start_rookery() {
 	wait_listening "$SERVER_PID" "$SERVER_PORT" "$dir/server.log"
 }
 
-start_prosody() { # $1: the server name, $2: RC_NAGLE
-	local dir=$WORK/$1 n
+start_prosody() { # $1: the scratch directory, $2: RC_NAGLE
+	local dir=$1 n
 	mkdir -p "$dir/data" "$dir/certs"
 	SERVER_PORT=$(pick_port)
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 -subj "/CN=$DOMAIN" \
@@ -189,7 +189,7 @@ runs_mode() { # $1 server, $2 mode
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
 bench() { # $1: server name, $2: rep, $3: mode
-	local name=$1 rep=$2 mode=$3 out=$WORK/$1-$3-$2.txt skip=()
+	local name=$1 rep=$2 mode=$3 out=$WORK/$1-$3-$2/reconnectbench.txt skip=()
 	# Inline resumption is measured only once Rookery offers it; every other mode must work.
 	[[ $mode == fast-resume ]] && skip=(--skip-if-unsupported)
 	taskset -c "$LOADGEN_CPU" "$BENCH" --server "127.0.0.1:$SERVER_PORT" --domain "$DOMAIN" --tls starttls --insecure \
@@ -207,21 +207,24 @@ bench() { # $1: server name, $2: rep, $3: mode
 	grep '^RESULT ' "$out" | sed "s/ label=$name / label=$name rep=$rep /" >>"$RESULTS" || true
 }
 
-for s in $SERVERS; do
-	case $s in
-	rookery) start_rookery ;;
-	prosody) start_prosody "$s" 1 ;;
-	prosody-nonagle) start_prosody "$s" 0 ;;
-	esac
-	log "$s: PID $SERVER_PID ($(cat "/proc/$SERVER_PID/comm")) on core $SERVER_CPU, reconnectbench on core $LOADGEN_CPU"
-	for ((rep = 1; rep <= REPS; rep++)); do
+# Every measurement gets a freshly started server: Prosody's cost per resumption grows with the resumptions it has
+# served in the last hibernation period (see docs/benchmarks.md), which would make one mode's figure depend on the
+# modes measured before it.
+for ((rep = 1; rep <= REPS; rep++)); do
+	for s in $SERVERS; do
 		for m in $MODES; do
 			runs_mode "$s" "$m" || continue
-			log "$s: $m, repetition $rep of $REPS"
+			dir=$WORK/$s-$m-$rep
+			case $s in
+			rookery) start_rookery "$dir" ;;
+			prosody) start_prosody "$dir" 1 ;;
+			prosody-nonagle) start_prosody "$dir" 0 ;;
+			esac
+			log "$s: $m, repetition $rep of $REPS: PID $SERVER_PID ($(cat "/proc/$SERVER_PID/comm")) on core $SERVER_CPU, reconnectbench on core $LOADGEN_CPU"
 			bench "$s" "$rep" "$m"
+			stop_pid "$SERVER_PID"
 		done
 	done
-	stop_pid "$SERVER_PID"
 done
 
 # ---- summary ----------------------------------------------------------------------------------------------------

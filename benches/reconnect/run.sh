@@ -19,6 +19,8 @@
 #   PHONES             accounts reconnecting at the same time (default 4)
 #   WARMUP             untimed reconnects per phone before each measurement (default 5)
 #   REPS               repetitions (default 3)
+#   ONE_SERVER=1       start each server once and run every repetition and mode in that process, instead of a fresh
+#                      server for every measurement
 #   SERVER_CPU LOADGEN_CPU   cores for taskset (0 and 1)
 #   CARGO_TARGET_DIR   where cargo builds (default <workspace>/target); SKIP_BUILD=1 uses what is built
 #   ROOKERY_BIN RECONNECTBENCH_BIN   use these binaries instead
@@ -38,6 +40,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
 SKIP_BUILD=${SKIP_BUILD:-0}
 KEEP=${KEEP:-0}
+ONE_SERVER=${ONE_SERVER:-0}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 DOMAIN=bench.local
 
@@ -188,8 +191,8 @@ runs_mode() { # $1 server, $2 mode
 # ---- runs -------------------------------------------------------------------------------------------------------
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
-bench() { # $1: server name, $2: rep, $3: mode
-	local name=$1 rep=$2 mode=$3 out=$WORK/$1-$3-$2/reconnectbench.txt skip=()
+bench() { # $1: server name, $2: rep, $3: mode, $4: output file
+	local name=$1 rep=$2 mode=$3 out=$4 skip=()
 	# Inline resumption is measured only once Rookery offers it; every other mode must work.
 	[[ $mode == fast-resume ]] && skip=(--skip-if-unsupported)
 	taskset -c "$LOADGEN_CPU" "$BENCH" --server "127.0.0.1:$SERVER_PORT" --domain "$DOMAIN" --tls starttls --insecure \
@@ -207,25 +210,43 @@ bench() { # $1: server name, $2: rep, $3: mode
 	grep '^RESULT ' "$out" | sed "s/ label=$name / label=$name rep=$rep /" >>"$RESULTS" || true
 }
 
-# Every measurement gets a freshly started server: Prosody's cost per resumption grows with the resumptions it has
-# served in the last hibernation period (see docs/benchmarks.md), which would make one mode's figure depend on the
-# modes measured before it.
-for ((rep = 1; rep <= REPS; rep++)); do
+start_server() { # $1: the server name, $2: the scratch directory
+	case $1 in
+	rookery) start_rookery "$2" ;;
+	prosody) start_prosody "$2" 1 ;;
+	prosody-nonagle) start_prosody "$2" 0 ;;
+	esac
+	log "$1: PID $SERVER_PID ($(cat "/proc/$SERVER_PID/comm")) on core $SERVER_CPU, reconnectbench on core $LOADGEN_CPU"
+}
+
+if [[ $ONE_SERVER == 1 ]]; then
 	for s in $SERVERS; do
-		for m in $MODES; do
-			runs_mode "$s" "$m" || continue
-			dir=$WORK/$s-$m-$rep
-			case $s in
-			rookery) start_rookery "$dir" ;;
-			prosody) start_prosody "$dir" 1 ;;
-			prosody-nonagle) start_prosody "$dir" 0 ;;
-			esac
-			log "$s: $m, repetition $rep of $REPS: PID $SERVER_PID ($(cat "/proc/$SERVER_PID/comm")) on core $SERVER_CPU, reconnectbench on core $LOADGEN_CPU"
-			bench "$s" "$rep" "$m"
-			stop_pid "$SERVER_PID"
+		start_server "$s" "$WORK/$s"
+		for ((rep = 1; rep <= REPS; rep++)); do
+			for m in $MODES; do
+				runs_mode "$s" "$m" || continue
+				log "$s: $m, repetition $rep of $REPS (same server process)"
+				bench "$s" "$rep" "$m" "$WORK/$s/$m-$rep.txt"
+			done
+		done
+		stop_pid "$SERVER_PID"
+	done
+else
+	# Every measurement gets a freshly started server: Prosody's cost per resumption grows with the resumptions it
+	# served in the last hibernation period (see docs/benchmarks.md), which would make one mode's figure depend on
+	# the modes measured before it.
+	for ((rep = 1; rep <= REPS; rep++)); do
+		for s in $SERVERS; do
+			for m in $MODES; do
+				runs_mode "$s" "$m" || continue
+				start_server "$s" "$WORK/$s-$m-$rep"
+				log "$s: $m, repetition $rep of $REPS"
+				bench "$s" "$rep" "$m" "$WORK/$s-$m-$rep/reconnectbench.txt"
+				stop_pid "$SERVER_PID"
+			done
 		done
 	done
-done
+fi
 
 # ---- summary ----------------------------------------------------------------------------------------------------
 values() { # $1 mode, $2 server, $3 field: the field of every repetition, one a line

@@ -93,7 +93,7 @@ pub enum Auth {
 }
 
 impl Auth {
-    fn mechanism(&self) -> &'static str {
+    pub(crate) fn mechanism(&self) -> &'static str {
         match self {
             Self::Scram { hash, .. } => hash.mechanism(),
             Self::Plain { .. } => "PLAIN",
@@ -130,16 +130,24 @@ pub struct Session {
 }
 
 /// The XML stream being negotiated.
-struct Negotiation {
-    conn: Conn,
-    buf: Vec<u8>,
+pub(crate) struct Negotiation {
+    pub(crate) conn: Conn,
+    pub(crate) buf: Vec<u8>,
     in_stream: bool,
     step_timeout: Duration,
     domain: String,
+    /// Round trips since the TLS handshake (since the TCP connection without TLS): each time the client sent
+    /// something and then had to wait for the network, as the reconnect benchmark reports them.
+    pub(crate) round_trips: u32,
+    /// Round trips before the TLS handshake (the first stream header and `<starttls/>`).
+    pub(crate) round_trips_before_tls: u32,
+    /// Something was sent since the client last waited for the network.
+    sent_since_wait: bool,
 }
 
 impl Negotiation {
-    async fn send(&mut self, data: &[u8], step: &str) -> anyhow::Result<()> {
+    pub(crate) async fn send(&mut self, data: &[u8], step: &str) -> anyhow::Result<()> {
+        self.sent_since_wait = true;
         let write = async {
             self.conn.write_all(data).await?;
             self.conn.flush().await
@@ -148,6 +156,18 @@ impl Negotiation {
             .await
             .map_err(|_| anyhow!("timed out sending {step}"))?
             .with_context(|| format!("cannot send {step}"))
+    }
+
+    /// Closes the stream and waits (at most one step timeout) for the server to close its side.
+    pub(crate) async fn close(mut self) {
+        let _ = timeout(self.step_timeout, async {
+            self.conn.write_all(b"</stream:stream>").await?;
+            self.conn.flush().await?;
+            let mut sink = [0u8; 4096];
+            while self.conn.read(&mut sink).await? > 0 {}
+            io::Result::Ok(())
+        })
+        .await;
     }
 
     async fn open_stream(&mut self) -> anyhow::Result<()> {
@@ -163,7 +183,7 @@ impl Negotiation {
 
     /// Waits for the next top-level element whose local name is one of `want` (others, e.g. presence, are
     /// skipped), and returns it. A stream error or the end of the stream is an error.
-    async fn expect(&mut self, want: &[&str], step: &str) -> anyhow::Result<Vec<u8>> {
+    pub(crate) async fn expect(&mut self, want: &[&str], step: &str) -> anyhow::Result<Vec<u8>> {
         loop {
             if let Some((top, used)) = scan::next_top(&self.buf, &mut self.in_stream) {
                 let found = match top {
@@ -190,6 +210,10 @@ impl Negotiation {
                 }
                 continue;
             }
+            if self.sent_since_wait {
+                self.sent_since_wait = false;
+                self.round_trips += 1;
+            }
             let mut chunk = [0u8; 8192];
             let n = timeout(self.step_timeout, self.conn.read(&mut chunk))
                 .await
@@ -211,7 +235,7 @@ impl Negotiation {
         }
     }
 
-    async fn features(&mut self, step: &str) -> anyhow::Result<Vec<u8>> {
+    pub(crate) async fn features(&mut self, step: &str) -> anyhow::Result<Vec<u8>> {
         self.open_stream().await?;
         self.expect(&["features"], step).await
     }
@@ -225,7 +249,7 @@ pub async fn login(target: &Target, auth: &Auth, resource: &str) -> anyhow::Resu
 }
 
 /// TCP, then STARTTLS if `target` wants it: the negotiation and the stream features offered after it.
-async fn connect_secured(target: &Target) -> anyhow::Result<(Negotiation, Vec<u8>)> {
+pub(crate) async fn connect_secured(target: &Target) -> anyhow::Result<(Negotiation, Vec<u8>)> {
     let tcp = timeout(target.step_timeout, TcpStream::connect(target.addr))
         .await
         .map_err(|_| anyhow!("timed out connecting to {}", target.addr))?
@@ -237,6 +261,9 @@ async fn connect_secured(target: &Target) -> anyhow::Result<(Negotiation, Vec<u8
         in_stream: false,
         step_timeout: target.step_timeout,
         domain: target.domain.clone(),
+        round_trips: 0,
+        round_trips_before_tls: 0,
+        sent_since_wait: false,
     };
     let mut features = n.features("the stream features").await?;
 
@@ -271,6 +298,8 @@ async fn connect_secured(target: &Target) -> anyhow::Result<(Negotiation, Vec<u8
         .map_err(|_| anyhow!("timed out in the TLS handshake"))?
         .context("TLS handshake failed")?;
         n.conn = Conn::Tls(Box::new(tls_stream));
+        n.round_trips_before_tls = n.round_trips;
+        n.round_trips = 0;
         features = n.features("the stream features after TLS").await?;
     }
     Ok((n, features))
@@ -308,36 +337,34 @@ impl Unauthenticated {
     }
 
     /// Closes the stream and waits (briefly) for the server to close its side.
-    pub async fn close(mut self) {
-        let _ = timeout(self.n.step_timeout, async {
-            self.n.conn.write_all(b"</stream:stream>").await?;
-            self.n.conn.flush().await?;
-            let mut sink = [0u8; 4096];
-            while self.n.conn.read(&mut sink).await? > 0 {}
-            io::Result::Ok(())
-        })
-        .await;
+    pub async fn close(self) {
+        self.n.close().await;
     }
 }
 
 async fn login_steps(target: &Target, auth: &Auth, resource: &str) -> anyhow::Result<Session> {
     let (mut n, features) = connect_secured(target).await?;
-
-    let mechanism = auth.mechanism();
-    let offered = scan::texts(&features, "mechanism");
-    if offered.is_empty() && scan::has(&features, "starttls") {
-        bail!("the server offers no SASL mechanism before STARTTLS (use --tls starttls)");
-    }
-    if !offered.iter().any(|m| m == mechanism) {
-        bail!("the server does not offer SASL {mechanism}; it offers {offered:?}");
-    }
-    sasl(&mut n, auth).await?;
+    sasl(&mut n, &features, auth).await?;
 
     let features = n.features("the stream features after SASL").await?;
-    if !scan::has(&features, "bind") {
+    let jid = bind(&mut n, &features, resource).await?;
+    Ok(Session {
+        conn: n.conn,
+        jid,
+        leftover: n.buf,
+    })
+}
+
+/// Binds `resource` on a stream authenticated with SASL1 and restarted (offering `features`); returns the full JID.
+pub(crate) async fn bind(
+    n: &mut Negotiation,
+    features: &[u8],
+    resource: &str,
+) -> anyhow::Result<String> {
+    if !scan::has(features, "bind") {
         bail!(
             "the server does not offer resource binding: {}",
-            scan::excerpt(&features)
+            scan::excerpt(features)
         );
     }
     let bind = format!(
@@ -359,7 +386,7 @@ async fn login_steps(target: &Target, auth: &Auth, resource: &str) -> anyhow::Re
         .ok_or_else(|| anyhow!("no JID in the bind result: {}", scan::excerpt(&reply)))?;
 
     // RFC 3921 sessions, only if a server still insists on them.
-    if scan::has(&features, "session") && !scan::has(&features, "optional") {
+    if scan::has(features, "session") && !scan::has(features, "optional") {
         n.send(b"<iq type='set' id='sess-1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>", "session")
             .await?;
         let reply = n.expect(&["iq"], "the session result").await?;
@@ -367,15 +394,23 @@ async fn login_steps(target: &Target, auth: &Auth, resource: &str) -> anyhow::Re
             bail!("session establishment failed: {}", scan::excerpt(&reply));
         }
     }
-    Ok(Session {
-        conn: n.conn,
-        jid,
-        leftover: n.buf,
-    })
+    Ok(jid)
 }
 
-async fn sasl(n: &mut Negotiation, auth: &Auth) -> anyhow::Result<()> {
+/// SASL1 with `auth`'s mechanism, which `features` must offer.
+pub(crate) async fn sasl(n: &mut Negotiation, features: &[u8], auth: &Auth) -> anyhow::Result<()> {
     const NS: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+    let mechanism = auth.mechanism();
+    // SASL1's <mechanisms/>: SASL2's <authentication/> lists mechanisms too.
+    let offered = scan::find_element(features, "mechanisms")
+        .map(|m| scan::texts(m, "mechanism"))
+        .unwrap_or_default();
+    if offered.is_empty() && scan::has(features, "starttls") {
+        bail!("the server offers no SASL mechanism before STARTTLS (use --tls starttls)");
+    }
+    if !offered.iter().any(|m| m == mechanism) {
+        bail!("the server does not offer SASL {mechanism}; it offers {offered:?}");
+    }
     let outcome = ["success", "failure", "challenge"];
     match auth {
         Auth::Anonymous => {
@@ -452,7 +487,7 @@ fn sasl_done(reply: &[u8]) -> anyhow::Result<()> {
 }
 
 /// The base64-decoded text of a SASL element (empty for `=` or no text).
-fn sasl_payload(elem: &[u8]) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn sasl_payload(elem: &[u8]) -> anyhow::Result<Vec<u8>> {
     let name = std::str::from_utf8(scan::element_name(elem))
         .unwrap_or("?")
         .to_owned();

@@ -209,6 +209,33 @@ pub fn texts(elem: &[u8], name: &str) -> Vec<String> {
     out
 }
 
+/// The first element in `elem` (itself or a descendant, in document order) whose local name is `name`: its bytes
+/// from its start tag to its end tag. `None` if there is none or it is not complete.
+pub fn find_element<'a>(elem: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let mut tags = tags(elem);
+    let (start, first) = loop {
+        let tag = tags.next()?;
+        if tag.kind != TagKind::End && tag.local_name() == name.as_bytes() {
+            break (tag.end - tag.raw.len(), tag);
+        }
+    };
+    if first.kind == TagKind::Empty {
+        return Some(first.raw);
+    }
+    let mut depth = 1usize;
+    for tag in tags {
+        match tag.kind {
+            TagKind::Start => depth += 1,
+            TagKind::End => depth -= 1,
+            TagKind::Empty => {}
+        }
+        if depth == 0 {
+            return Some(&elem[start..tag.end]);
+        }
+    }
+    None
+}
+
 /// Whether the element or one of its descendants has local name `name`.
 pub fn has(elem: &[u8], name: &str) -> bool {
     tags(elem).any(|t| t.kind != TagKind::End && t.local_name() == name.as_bytes())
@@ -392,6 +419,30 @@ mod tests {
             next_top(&rest[used3..], &mut in_stream).map(|t| t.0),
             Some(Top::StreamClose)
         );
+    }
+
+    #[test]
+    fn finds_nested_elements() {
+        let features = b"<stream:features><mechanisms><mechanism>SCRAM-SHA-1</mechanism></mechanisms>\
+            <authentication xmlns='urn:xmpp:sasl:2'><mechanism>SCRAM-SHA-1</mechanism><inline>\
+            <bind xmlns='urn:xmpp:bind:0'><inline><feature var='urn:xmpp:carbons:2'/></inline></bind>\
+            <fast xmlns='urn:xmpp:fast:0'><mechanism>HT-SHA-256-NONE</mechanism></fast><sm xmlns='urn:xmpp:sm:3'/>\
+            </inline></authentication></stream:features>";
+        let auth = find_element(features, "authentication").unwrap();
+        assert!(auth.starts_with(b"<authentication ") && auth.ends_with(b"</authentication>"));
+        // The outer <inline/> (SASL2's), with Bind2's nested inside it.
+        let inline = find_element(auth, "inline").unwrap();
+        assert!(inline.ends_with(b"<sm xmlns='urn:xmpp:sm:3'/></inline>"));
+        assert!(has(inline, "sm") && has(inline, "fast"));
+        let fast = find_element(inline, "fast").unwrap();
+        assert_eq!(texts(fast, "mechanism"), ["HT-SHA-256-NONE"]);
+        assert_eq!(
+            find_element(inline, "sm"),
+            Some(&b"<sm xmlns='urn:xmpp:sm:3'/>"[..])
+        );
+        assert_eq!(find_element(features, "missing"), None);
+        // An element whose end tag has not arrived is not returned.
+        assert_eq!(find_element(b"<a><b><c/>", "b"), None);
     }
 
     #[test]

@@ -368,13 +368,14 @@ export class Session {
  * Works around a race in xmpp.js 0.14 itself (any client built on it hits it; the server cannot prevent it).
  *
  * Connection.open() writes the stream header, awaits the socket's write callback, and only then starts listening
- * for the server's answering header (its "open" event, with a 2 s time-out). On the TLS socket after STARTTLS,
- * Node may run that write callback only after the server's header has already arrived and been parsed (seen
- * under load: the "open" event fires, then the write callback, ms later). open() then waits for an event that has
- * already happened and rejects 2 s later with a TimeoutError that has no message; the STARTTLS feature handler
- * awaiting it re-emits it as an "error" event, although the stream is up and the login completes (stream features
- * are handled from the parser's events, not by open()). Any server that answers a header promptly can win this
- * race, so it is worked around here rather than in the server.
+ * for the server's answering header (its "open" event, with a 2 s time-out). Nothing guarantees the callback runs
+ * before the answer is read, and on the TLS socket after STARTTLS (TLS 1.3, where @xmpp/tls writes the header from
+ * a 1 ms timer) it often does not: instrumented runs against Rookery saw the server's header parsed before the
+ * write callback in most of these restarts. open() then waits for an event that has already happened and rejects
+ * 2 s later with a TimeoutError that has no message; the STARTTLS feature handler awaiting it re-emits it as an
+ * "error" event, although the stream is up and the login completed (stream features are handled from the
+ * parser's events, not by open()). A scenario failed whenever the session lived on for those 2 s. Any server that
+ * answers a header promptly can win this race, so it is worked around here rather than in the server.
  *
  * The workaround: the header write that open() issues resolves as soon as the header is handed to the socket, so
  * open() listens from the same job onwards, before any I/O callback can deliver the server's header. A failed

@@ -193,12 +193,13 @@ export class Session {
     });
     // A scenario decides itself when to connect again.
     this.xmpp.reconnect.stop();
+    listenForStreamHeaderBeforeWriteCompletes(this.xmpp);
     this.xmpp.on("element", (el) => {
       if (el.is("features", NS.streams)) this.features = el;
     });
     this.xmpp.on("stanza", (el) => this.#receive(el));
     this.xmpp.on("error", (err) => {
-      if (!this.closed) fail(`${this.label}: connection error: ${err.condition ?? ""} ${err.message}`);
+      if (!this.closed) fail(`${this.label}: connection error: ${describeError(err)}`);
     });
     this.xmpp.on("offline", () => {
       if (!this.closed) fail(`${this.label}: the server ended the session unexpectedly`);
@@ -361,6 +362,50 @@ export class Session {
       fail(`${this.label}: closing failed: ${err.message}`);
     }
   }
+}
+
+/**
+ * Works around a race in xmpp.js 0.14 itself (any client built on it hits it; the server cannot prevent it).
+ *
+ * Connection.open() writes the stream header, awaits the socket's write callback, and only then starts listening
+ * for the server's answering header (its "open" event, with a 2 s time-out). Nothing guarantees the callback runs
+ * before the answer is read, and on the TLS socket after STARTTLS (TLS 1.3, where @xmpp/tls writes the header from
+ * a 1 ms timer) it often does not: instrumented runs against Rookery saw the server's header parsed before the
+ * write callback in most of these restarts. open() then waits for an event that has already happened and rejects
+ * 2 s later with a TimeoutError that has no message; the STARTTLS feature handler awaiting it re-emits it as an
+ * "error" event, although the stream is up and the login completed (stream features are handled from the
+ * parser's events, not by open()). A scenario failed whenever the session lived on for those 2 s. Any server that
+ * answers a header promptly can win this race, so it is worked around here rather than in the server.
+ *
+ * The workaround: the header write that open() issues resolves as soon as the header is handed to the socket, so
+ * open() listens from the same job onwards, before any I/O callback can deliver the server's header. A failed
+ * write is still reported as a connection error.
+ */
+function listenForStreamHeaderBeforeWriteCompletes(xmpp) {
+  const open = xmpp.open.bind(xmpp);
+  const write = xmpp.write.bind(xmpp);
+  let nextWriteIsHeader = false;
+  xmpp.open = (options) => {
+    // open() issues the header write synchronously, before its first await.
+    nextWriteIsHeader = true;
+    try {
+      return open(options);
+    } finally {
+      nextWriteIsHeader = false;
+    }
+  };
+  xmpp.write = (data) => {
+    if (!nextWriteIsHeader) return write(data);
+    nextWriteIsHeader = false;
+    write(data).catch((err) => xmpp.emit("error", err));
+    return Promise.resolve();
+  };
+}
+
+/** What a connection error is, for a failure message: xmpp.js's TimeoutError, for one, has neither message nor condition. */
+function describeError(err) {
+  const what = [err?.name, err?.condition, err?.message].filter(Boolean).join(" ");
+  return err?.condition ? what : `${what}\n${err?.stack ?? err}`;
 }
 
 /** { type, condition } of an error stanza. */

@@ -230,13 +230,7 @@ pub fn landing_url(config: &Config, invite: &Invite) -> Option<String> {
 
 /// When the invite expires, as a XEP-0082 date-time in UTC (`2026-05-01T12:00:00Z`).
 pub fn expiry_stamp(invite: &Invite) -> String {
-    time::OffsetDateTime::from_unix_timestamp(invite.expires_at)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+    rookery_proto::datetime::xep0082(invite.expires_at)
 }
 
 fn lifetime(ttl: Option<i64>, default: i64) -> Result<i64, InviteError> {

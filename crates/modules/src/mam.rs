@@ -447,17 +447,6 @@ fn parse_datetime(var: &str, value: &str) -> Result<i64, StanzaError> {
         .map_err(|_| bad_request(format!("'{var}' is out of range")))
 }
 
-/// A XEP-0082 date-time in UTC for unix milliseconds (with a fraction only when there is one).
-fn xep0082_millis(millis: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 fn unix_millis_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -578,10 +567,10 @@ fn result_message(
         return None;
     };
     let forwarded = Element::new("forwarded", NS_FORWARD)
-        .with_child(
-            Element::new("delay", NS_DELAY)
-                .with_attr("stamp", xep0082_millis(archived.archived_at)),
-        )
+        .with_child(Element::new("delay", NS_DELAY).with_attr(
+            "stamp",
+            rookery_proto::datetime::xep0082_millis(archived.archived_at),
+        ))
         .with_child(stanza);
     let mut result = Element::new("result", NS_MAM).with_attr("id", archived.stanza_id.as_str());
     if let Some(query_id) = query_id {
@@ -612,7 +601,10 @@ fn metadata(req: IqRequest<'_>) -> BoxFuture<'_, IqOutcome> {
                         metadata.append_child(
                             Element::new(name, NS_MAM)
                                 .with_attr("id", m.stanza_id.as_str())
-                                .with_attr("timestamp", xep0082_millis(m.archived_at)),
+                                .with_attr(
+                                    "timestamp",
+                                    rookery_proto::datetime::xep0082_millis(m.archived_at),
+                                ),
                         );
                     }
                 }

@@ -237,7 +237,8 @@ fn stored_stanza(message: &OfflineMessage, domain: &str) -> Option<Element> {
     let stamped = stanza
         .children()
         .any(|c| c.is("delay", NS_DELAY) && c.attr("from") == Some(domain));
-    if !stamped && let Some(stamp) = xep0082_stamp(message.stored_at) {
+    if !stamped {
+        let stamp = rookery_proto::datetime::xep0082(message.stored_at);
         stanza.append_child(
             Element::new("delay", NS_DELAY)
                 .with_attr("from", domain)
@@ -259,14 +260,6 @@ pub(crate) fn parse_stored(xml: &str) -> Option<Element> {
         (Ok(Some(StreamEvent::Open(_))), Ok(Some(StreamEvent::Element(stanza)))) => Some(stanza),
         _ => None,
     }
-}
-
-/// A XEP-0082 date-time in UTC (`2002-09-10T23:08:25Z`) for unix seconds.
-fn xep0082_stamp(unix_seconds: i64) -> Option<String> {
-    time::OffsetDateTime::from_unix_timestamp(unix_seconds)
-        .ok()?
-        .format(&time::format_description::well_known::Rfc3339)
-        .ok()
 }
 
 /// One delivery of stored messages at a time per account. An account's entry lives only while a delivery runs or

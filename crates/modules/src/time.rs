@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use rookery_core::{IqOutcome, IqRequest, Module, Registry, SyncIq, Target};
 use rookery_proto::IqType;
+use rookery_proto::datetime::xep0082;
 use rookery_xml::Element;
 
 use crate::support::{AsyncIq, account_exists, addressed_account, no_such_account, storage_failed};
@@ -53,33 +54,7 @@ fn time_now() -> Element {
     Element::new("time", NS)
         .with_child(Element::new("tzo", NS).with_text("+00:00"))
         .with_child(
-            Element::new("utc", NS).with_text(xep0082_datetime(time::OffsetDateTime::now_utc())),
+            Element::new("utc", NS)
+                .with_text(xep0082(time::OffsetDateTime::now_utc().unix_timestamp())),
         )
-}
-
-/// XEP-0082 DateTime in UTC, to the second: `2024-05-01T12:00:00Z`.
-pub fn xep0082_datetime(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn datetimes_are_xep0082() {
-        let t = time::OffsetDateTime::from_unix_timestamp(1_000_000_000).unwrap();
-        assert_eq!(xep0082_datetime(t), "2001-09-09T01:46:40Z");
-        let t = time::OffsetDateTime::from_unix_timestamp(0).unwrap();
-        assert_eq!(xep0082_datetime(t), "1970-01-01T00:00:00Z");
-    }
 }

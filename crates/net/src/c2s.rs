@@ -22,6 +22,7 @@ use rookery_proto::c2s::{
     Action, C2sNegotiator, C2sSettings, FAST_TOKEN_TTL_SECS, FastAccount, FastLookup, Input,
     InviteStatus, LoginCompletion, LoginResult, ResumedSession,
 };
+use rookery_proto::datetime::xep0082;
 use rookery_proto::sasl2::IssuedToken;
 use rookery_proto::sm::{self, SmRequest, StreamManagement};
 use rookery_proto::{STREAM_CLOSE, StanzaKind, StreamCondition, StreamError, write_top_level};
@@ -1393,21 +1394,6 @@ fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// A XEP-0082 date-time (UTC, seconds) for unix seconds.
-fn xep0082(unix_seconds: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix_seconds)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 /// Writes a stanza from the session's queue, unless its client is inactive and the stanza can wait (XEP-0352).

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod c2s;
+pub mod datetime;
 pub mod errors;
 pub mod sasl2;
 pub mod sm;

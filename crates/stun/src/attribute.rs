@@ -201,7 +201,7 @@ pub(crate) fn decode(
             Attribute::MessageIntegrity(value.try_into().map_err(|_| bad(LENGTH))?)
         }
         kind::MESSAGE_INTEGRITY_SHA256 => {
-            if !(16..=32).contains(&value.len()) || value.len() % 4 != 0 {
+            if !(16..=32).contains(&value.len()) || !value.len().is_multiple_of(4) {
                 return Err(bad(LENGTH));
             }
             Attribute::MessageIntegritySha256(value.to_vec())
@@ -213,7 +213,7 @@ pub(crate) fn decode(
             Attribute::ErrorCode(error_code(value).ok_or(bad("not a code 300-699 and a reason"))?)
         }
         kind::UNKNOWN_ATTRIBUTES => {
-            if value.len() % 2 != 0 {
+            if !value.len().is_multiple_of(2) {
                 return Err(bad(LENGTH));
             }
             Attribute::UnknownAttributes(

@@ -12,7 +12,9 @@ use crate::attribute::kind;
 use crate::message::{ATTRIBUTE_HEADER_LEN, EncodeError, HEADER_LEN, RawAttributes, set_length};
 
 const FINGERPRINT_XOR: u32 = 0x5354_554E;
-const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+/// Slice-by-16 tables: a FINGERPRINT over a 1200-byte datagram costs a fraction of what the bytewise table does.
+const CRC32: crc::Crc<u32, crc::Table<16>> =
+    crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISO_HDLC);
 const SHA1_LEN: usize = 20;
 const SHA256_LEN: usize = 32;
 /// The shortest MESSAGE-INTEGRITY-SHA256 a receiver accepts (RFC 8489 §14.6).

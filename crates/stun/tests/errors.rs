@@ -2,10 +2,10 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use rookery_stun::attribute::kind;
-use sha2::Sha256;
 use rookery_stun::channel_data::CHANNEL_NUMBERS;
 use rookery_stun::credentials::{
-    RestError, check_rest_credentials, long_term_key, make_rest_credentials, rest_long_term_key, rest_password,
+    RestError, check_rest_credentials, long_term_key, make_rest_credentials, rest_long_term_key,
+    rest_password,
 };
 use rookery_stun::integrity::{
     IntegrityError, append_fingerprint, append_message_integrity, append_message_integrity_sha256,
@@ -13,9 +13,10 @@ use rookery_stun::integrity::{
 };
 use rookery_stun::nonce::{self, NonceError};
 use rookery_stun::{
-    Attribute, ChannelData, ChannelDataError, Class, DecodeError, ErrorCode, Message, Method, PacketKind,
-    TransactionId, classify, error_codes, stream_frame_len,
+    Attribute, ChannelData, ChannelDataError, Class, DecodeError, ErrorCode, Message, Method,
+    PacketKind, TransactionId, classify, error_codes, stream_frame_len,
 };
+use sha2::Sha256;
 
 const TID: TransactionId = TransactionId([7; 12]);
 
@@ -43,7 +44,10 @@ fn signed(message: &Message, key: &[u8]) -> Vec<u8> {
 fn truncated_header() {
     let bytes = allocate().encode().unwrap();
     for len in 0..20 {
-        assert_eq!(Message::decode(&bytes[..len]), Err(DecodeError::TruncatedHeader));
+        assert_eq!(
+            Message::decode(&bytes[..len]),
+            Err(DecodeError::TruncatedHeader)
+        );
     }
 }
 
@@ -52,11 +56,17 @@ fn truncated_body() {
     let bytes = allocate().encode().unwrap();
     assert_eq!(
         Message::decode(&bytes[..bytes.len() - 4]),
-        Err(DecodeError::LengthMismatch { declared: bytes.len() - 20, actual: bytes.len() - 24 })
+        Err(DecodeError::LengthMismatch {
+            declared: bytes.len() - 20,
+            actual: bytes.len() - 24
+        })
     );
     let mut longer = bytes.clone();
     longer.extend_from_slice(&[0; 4]);
-    assert!(matches!(Message::decode(&longer), Err(DecodeError::LengthMismatch { .. })));
+    assert!(matches!(
+        Message::decode(&longer),
+        Err(DecodeError::LengthMismatch { .. })
+    ));
 }
 
 #[test]
@@ -79,7 +89,10 @@ fn length_not_a_multiple_of_4() {
     let mut bytes = allocate().encode().unwrap();
     bytes[3] += 1;
     bytes.push(0);
-    assert!(matches!(Message::decode(&bytes), Err(DecodeError::UnalignedLength(_))));
+    assert!(matches!(
+        Message::decode(&bytes),
+        Err(DecodeError::UnalignedLength(_))
+    ));
 }
 
 #[test]
@@ -90,12 +103,20 @@ fn attribute_running_past_the_end() {
         .unwrap();
     // SOFTWARE claims 64 bytes where 8 (7 and padding) follow.
     bytes[22..24].copy_from_slice(&64u16.to_be_bytes());
-    assert_eq!(Message::decode(&bytes), Err(DecodeError::AttributeOverrun { offset: 20 }));
+    assert_eq!(
+        Message::decode(&bytes),
+        Err(DecodeError::AttributeOverrun { offset: 20 })
+    );
     // An attribute header announcing a value that is not there at all.
-    let mut cut = Message::new(Method::BINDING, Class::Request, TID).encode().unwrap();
+    let mut cut = Message::new(Method::BINDING, Class::Request, TID)
+        .encode()
+        .unwrap();
     cut.extend_from_slice(&[0x80, 0x22, 0, 4]);
     fix_length(&mut cut);
-    assert_eq!(Message::decode(&cut), Err(DecodeError::AttributeOverrun { offset: 20 }));
+    assert_eq!(
+        Message::decode(&cut),
+        Err(DecodeError::AttributeOverrun { offset: 20 })
+    );
 }
 
 #[test]
@@ -108,8 +129,8 @@ fn malformed_attribute_values() {
         (kind::MESSAGE_INTEGRITY, &[0; 16]),
         (kind::MESSAGE_INTEGRITY_SHA256, &[0; 12]),
         (kind::FINGERPRINT, &[0; 8]),
-        (kind::ERROR_CODE, &[0, 0, 7, 0]),     // class 7
-        (kind::ERROR_CODE, &[0, 0, 4, 100]),   // number 100
+        (kind::ERROR_CODE, &[0, 0, 7, 0]),      // class 7
+        (kind::ERROR_CODE, &[0, 0, 4, 100]),    // number 100
         (kind::UNKNOWN_ATTRIBUTES, &[0, 1, 0]), // odd length
         (kind::LIFETIME, &[0, 0, 1]),
         (kind::CHANNEL_NUMBER, &[0x40, 0]),
@@ -132,8 +153,14 @@ fn malformed_attribute_values() {
         );
     }
     let long_username = Attribute::Username("a".repeat(509));
-    let bytes = Message::new(Method::BINDING, Class::Request, TID).with(long_username).encode().unwrap();
-    assert!(matches!(Message::decode(&bytes), Err(DecodeError::BadAttribute { .. })));
+    let bytes = Message::new(Method::BINDING, Class::Request, TID)
+        .with(long_username)
+        .encode()
+        .unwrap();
+    assert!(matches!(
+        Message::decode(&bytes),
+        Err(DecodeError::BadAttribute { .. })
+    ));
 }
 
 #[test]
@@ -155,14 +182,20 @@ fn fingerprint_not_last() {
     append_fingerprint(&mut bytes).unwrap();
     bytes.extend_from_slice(&[0x80, 0x22, 0, 0]);
     fix_length(&mut bytes);
-    assert_eq!(Message::decode(&bytes), Err(DecodeError::FingerprintNotLast));
+    assert_eq!(
+        Message::decode(&bytes),
+        Err(DecodeError::FingerprintNotLast)
+    );
 }
 
 #[test]
 fn wrong_integrity() {
     let bytes = signed(&allocate(), b"right key");
     assert_eq!(verify_message_integrity(&bytes, b"right key"), Ok(()));
-    assert_eq!(verify_message_integrity(&bytes, b"wrong key"), Err(IntegrityError::Mismatch));
+    assert_eq!(
+        verify_message_integrity(&bytes, b"wrong key"),
+        Err(IntegrityError::Mismatch)
+    );
     // The tag covers the body: change a byte and fix the fingerprint up, and the check fails.
     let mut tampered = allocate();
     tampered.attributes[0] = Attribute::RequestedTransport(6);
@@ -171,10 +204,16 @@ fn wrong_integrity() {
     let tag_at = bytes.len();
     bytes.extend_from_slice(&original[tag_at..tag_at + 24]);
     fix_length(&mut bytes);
-    assert_eq!(verify_message_integrity(&bytes, b"right key"), Err(IntegrityError::Mismatch));
+    assert_eq!(
+        verify_message_integrity(&bytes, b"right key"),
+        Err(IntegrityError::Mismatch)
+    );
     // No MESSAGE-INTEGRITY at all.
     let unsigned = allocate().encode().unwrap();
-    assert_eq!(verify_message_integrity(&unsigned, b"right key"), Err(IntegrityError::Missing));
+    assert_eq!(
+        verify_message_integrity(&unsigned, b"right key"),
+        Err(IntegrityError::Missing)
+    );
 }
 
 #[test]
@@ -182,7 +221,10 @@ fn sha256_integrity_and_its_truncation() {
     let mut bytes = allocate().encode().unwrap();
     append_message_integrity_sha256(&mut bytes, b"key").unwrap();
     assert_eq!(verify_message_integrity_sha256(&bytes, b"key"), Ok(()));
-    assert_eq!(verify_message_integrity_sha256(&bytes, b"other"), Err(IntegrityError::Mismatch));
+    assert_eq!(
+        verify_message_integrity_sha256(&bytes, b"other"),
+        Err(IntegrityError::Mismatch)
+    );
     // A sender may truncate the tag to 16 bytes, computing it with the length field counting the truncated
     // attribute (RFC 8489 §14.6); such a tag checks out.
     let mut truncated = allocate().encode().unwrap();
@@ -195,13 +237,19 @@ fn sha256_integrity_and_its_truncation() {
     truncated.extend_from_slice(&tag[..16]);
     assert!(Message::decode(&truncated).is_ok());
     assert_eq!(verify_message_integrity_sha256(&truncated, b"key"), Ok(()));
-    assert_eq!(verify_message_integrity_sha256(&truncated, b"other"), Err(IntegrityError::Mismatch));
+    assert_eq!(
+        verify_message_integrity_sha256(&truncated, b"other"),
+        Err(IntegrityError::Mismatch)
+    );
     // Cutting a full tag down without recomputing it does not.
     let mut cut = bytes[..bytes.len() - 16].to_vec();
     let at = cut.len() - 16 - 2;
     cut[at..at + 2].copy_from_slice(&16u16.to_be_bytes());
     fix_length(&mut cut);
-    assert_eq!(verify_message_integrity_sha256(&cut, b"key"), Err(IntegrityError::Mismatch));
+    assert_eq!(
+        verify_message_integrity_sha256(&cut, b"key"),
+        Err(IntegrityError::Mismatch)
+    );
 }
 
 #[test]
@@ -211,43 +259,77 @@ fn attributes_after_integrity_are_ignored() {
     bytes.extend_from_slice(&[0x80, 0x22, 0, 4, b'e', b'v', b'i', b'l']);
     fix_length(&mut bytes);
     let message = Message::decode(&bytes).unwrap();
-    assert!(matches!(message.attributes.last(), Some(Attribute::MessageIntegrity(_))));
+    assert!(matches!(
+        message.attributes.last(),
+        Some(Attribute::MessageIntegrity(_))
+    ));
     assert_eq!(verify_message_integrity(&bytes, b"key"), Ok(()));
 }
 
 #[test]
 fn unknown_attributes_are_reported_by_comprehension() {
     let message = Message::new(Method::BINDING, Class::Request, TID)
-        .with(Attribute::Unknown { kind: 0x7000, value: vec![1] })
-        .with(Attribute::Unknown { kind: 0xC000, value: vec![] });
+        .with(Attribute::Unknown {
+            kind: 0x7000,
+            value: vec![1],
+        })
+        .with(Attribute::Unknown {
+            kind: 0xC000,
+            value: vec![],
+        });
     let decoded = Message::decode(&message.encode().unwrap()).unwrap();
     assert_eq!(decoded.unknown_comprehension_required(), vec![0x7000]);
     let answer = Message::new(Method::BINDING, Class::Error, TID)
-        .with(Attribute::ErrorCode(ErrorCode::new(error_codes::UNKNOWN_ATTRIBUTE)))
-        .with(Attribute::UnknownAttributes(decoded.unknown_comprehension_required()));
+        .with(Attribute::ErrorCode(ErrorCode::new(
+            error_codes::UNKNOWN_ATTRIBUTE,
+        )))
+        .with(Attribute::UnknownAttributes(
+            decoded.unknown_comprehension_required(),
+        ));
     let answer = Message::decode(&answer.encode().unwrap()).unwrap();
     assert_eq!(
         answer.attributes[0],
-        Attribute::ErrorCode(ErrorCode { code: 420, reason: "Unknown Attribute".into() })
+        Attribute::ErrorCode(ErrorCode {
+            code: 420,
+            reason: "Unknown Attribute".into()
+        })
     );
 }
 
 #[test]
 fn channel_data_errors() {
-    assert_eq!(ChannelData::decode(&[0x40, 0, 0]), Err(ChannelDataError::TruncatedHeader));
+    assert_eq!(
+        ChannelData::decode(&[0x40, 0, 0]),
+        Err(ChannelDataError::TruncatedHeader)
+    );
     for channel in [0x3FFFu16, 0x5000, 0x0001, 0xFFFF] {
         let mut bytes = channel.to_be_bytes().to_vec();
         bytes.extend_from_slice(&[0, 0]);
-        assert_eq!(ChannelData::decode(&bytes), Err(ChannelDataError::ChannelOutOfRange(channel)));
+        assert_eq!(
+            ChannelData::decode(&bytes),
+            Err(ChannelDataError::ChannelOutOfRange(channel))
+        );
     }
     assert_eq!(
         ChannelData::decode(&[0x40, 0x00, 0, 8, 1, 2, 3]),
-        Err(ChannelDataError::Truncated { declared: 8, actual: 3 })
+        Err(ChannelDataError::Truncated {
+            declared: 8,
+            actual: 3
+        })
     );
-    assert_eq!(ChannelData::decode(&[0x40, 0x00, 0, 1, 1, 0, 0, 0, 0]), Err(ChannelDataError::TrailingBytes(4)));
+    assert_eq!(
+        ChannelData::decode(&[0x40, 0x00, 0, 1, 1, 0, 0, 0, 0]),
+        Err(ChannelDataError::TrailingBytes(4))
+    );
     // Padding after the data is accepted and not part of the data.
     let frame = ChannelData::decode(&[0x4F, 0xFF, 0, 1, 9, 0, 0, 0]).unwrap();
-    assert_eq!(frame, ChannelData { channel: 0x4FFF, data: &[9] });
+    assert_eq!(
+        frame,
+        ChannelData {
+            channel: 0x4FFF,
+            data: &[9]
+        }
+    );
     assert_eq!(CHANNEL_NUMBERS, 0x4000..=0x4FFF);
 }
 
@@ -257,12 +339,22 @@ fn demultiplexing_and_stream_framing() {
     assert_eq!(classify(&stun), PacketKind::Stun);
     assert_eq!(stream_frame_len(&stun), Some(stun.len()));
     let mut channel = Vec::new();
-    ChannelData { channel: 0x4001, data: b"hello" }.encode(true, &mut channel).unwrap();
+    ChannelData {
+        channel: 0x4001,
+        data: b"hello",
+    }
+    .encode(true, &mut channel)
+    .unwrap();
     assert_eq!(channel.len(), 12);
     assert_eq!(classify(&channel), PacketKind::ChannelData);
     assert_eq!(stream_frame_len(&channel), Some(12));
     let mut unpadded = Vec::new();
-    ChannelData { channel: 0x4001, data: b"hello" }.encode(false, &mut unpadded).unwrap();
+    ChannelData {
+        channel: 0x4001,
+        data: b"hello",
+    }
+    .encode(false, &mut unpadded)
+    .unwrap();
     assert_eq!(unpadded.len(), 9);
     // TLS, DTLS and RTP start with bytes of neither kind.
     for other in [&[0x16u8, 3, 1][..], &[0x80, 0], &[], &[0x00, 0x01, 0, 0]] {
@@ -279,8 +371,14 @@ fn rest_credentials() {
     let made = make_rest_credentials(secret, 1_735_689_600, None);
     assert_eq!(made.username, "1735689600");
     assert_eq!(made.password, rest_password(secret, "1735689600"));
-    assert_eq!(check_rest_credentials(secret, &made.username, &made.password, 1_735_689_000), Ok(()));
-    assert_eq!(check_rest_credentials(secret, &made.username, &made.password, 1_735_689_600), Ok(()));
+    assert_eq!(
+        check_rest_credentials(secret, &made.username, &made.password, 1_735_689_000),
+        Ok(())
+    );
+    assert_eq!(
+        check_rest_credentials(secret, &made.username, &made.password, 1_735_689_600),
+        Ok(())
+    );
     assert_eq!(
         check_rest_credentials(secret, &made.username, &made.password, 1_735_689_601),
         Err(RestError::Expired)
@@ -293,12 +391,25 @@ fn rest_credentials() {
         check_rest_credentials(b"other secret", &made.username, &made.password, 0),
         Err(RestError::WrongPassword)
     );
-    for bad in ["", "alice", ":1735689600", "17356x", "99999999999999999999999"] {
-        assert_eq!(check_rest_credentials(secret, bad, "x", 0), Err(RestError::MalformedUsername), "{bad}");
+    for bad in [
+        "",
+        "alice",
+        ":1735689600",
+        "17356x",
+        "99999999999999999999999",
+    ] {
+        assert_eq!(
+            check_rest_credentials(secret, bad, "x", 0),
+            Err(RestError::MalformedUsername),
+            "{bad}"
+        );
     }
     let with_user = make_rest_credentials(secret, 1_735_689_600, Some("alice"));
     assert_eq!(with_user.username, "1735689600:alice");
-    assert_eq!(check_rest_credentials(secret, &with_user.username, &with_user.password, 0), Ok(()));
+    assert_eq!(
+        check_rest_credentials(secret, &with_user.username, &with_user.password, 0),
+        Ok(())
+    );
     // Another user's name with this password is refused.
     assert_eq!(
         check_rest_credentials(secret, "1735689600:bob", &with_user.password, 0),
@@ -309,7 +420,10 @@ fn rest_credentials() {
         rest_long_term_key(secret, &made.username, "example.org", 0),
         Ok(long_term_key(&made.username, "example.org", &made.password).unwrap())
     );
-    assert_eq!(rest_long_term_key(secret, &made.username, "example.org", u64::MAX), Err(RestError::Expired));
+    assert_eq!(
+        rest_long_term_key(secret, &made.username, "example.org", u64::MAX),
+        Err(RestError::Expired)
+    );
 }
 
 #[test]
@@ -329,13 +443,35 @@ fn nonces() {
     assert_eq!(nonce.len(), 48);
     assert_eq!(nonce::check(key, &nonce, b"192.0.2.1:5000", 999), Ok(()));
     assert_eq!(nonce::check(key, &nonce, b"192.0.2.1:5000", 1000), Ok(()));
-    assert_eq!(nonce::check(key, &nonce, b"192.0.2.1:5000", 1001), Err(NonceError::Expired));
-    assert_eq!(nonce::check(key, &nonce, b"192.0.2.2:5000", 999), Err(NonceError::Forged));
-    assert_eq!(nonce::check(b"another key", &nonce, b"192.0.2.1:5000", 999), Err(NonceError::Forged));
+    assert_eq!(
+        nonce::check(key, &nonce, b"192.0.2.1:5000", 1001),
+        Err(NonceError::Expired)
+    );
+    assert_eq!(
+        nonce::check(key, &nonce, b"192.0.2.2:5000", 999),
+        Err(NonceError::Forged)
+    );
+    assert_eq!(
+        nonce::check(b"another key", &nonce, b"192.0.2.1:5000", 999),
+        Err(NonceError::Forged)
+    );
     // Pushing the expiry forward breaks the MAC.
     let forged = format!("{:016x}{}", 5000u64, &nonce[16..]);
-    assert_eq!(nonce::check(key, &forged, b"192.0.2.1:5000", 999), Err(NonceError::Forged));
-    for bad in ["", "f//499k954d6OL34oL9FSTvy64sA", &"z".repeat(48), &nonce[..47], "é".repeat(24).as_str()] {
-        assert_eq!(nonce::check(key, bad, b"192.0.2.1:5000", 0), Err(NonceError::Malformed), "{bad}");
+    assert_eq!(
+        nonce::check(key, &forged, b"192.0.2.1:5000", 999),
+        Err(NonceError::Forged)
+    );
+    for bad in [
+        "",
+        "f//499k954d6OL34oL9FSTvy64sA",
+        &"z".repeat(48),
+        &nonce[..47],
+        "é".repeat(24).as_str(),
+    ] {
+        assert_eq!(
+            nonce::check(key, bad, b"192.0.2.1:5000", 0),
+            Err(NonceError::Malformed),
+            "{bad}"
+        );
     }
 }

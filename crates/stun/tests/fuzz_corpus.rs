@@ -14,7 +14,11 @@ fn stun_corpus() {
         assert!(outcome.is_ok(), "corpus input {} fails", path.display());
         count += 1;
     }
-    assert!(count >= 20, "the corpus should not be empty ({count} inputs in {})", dir.display());
+    assert!(
+        count >= 20,
+        "the corpus should not be empty ({count} inputs in {})",
+        dir.display()
+    );
 }
 
 /// The seeds are what their names say: the valid ones decode and the broken ones fail as named, so the fuzzer
@@ -41,22 +45,53 @@ fn stun_corpus_seeds_are_what_they_say() {
     }
     let fails = |name: &str| Message::decode(&read(name)).unwrap_err();
     assert_eq!(fails("truncated_header"), DecodeError::TruncatedHeader);
-    assert!(matches!(fails("truncated_body"), DecodeError::LengthMismatch { .. }));
-    assert!(matches!(fails("length_mismatch"), DecodeError::LengthMismatch { .. }));
+    assert!(matches!(
+        fails("truncated_body"),
+        DecodeError::LengthMismatch { .. }
+    ));
+    assert!(matches!(
+        fails("length_mismatch"),
+        DecodeError::LengthMismatch { .. }
+    ));
     assert_eq!(fails("bad_magic_cookie"), DecodeError::BadMagicCookie);
     assert_eq!(fails("top_bits_set"), DecodeError::NotStun);
-    assert!(matches!(fails("length_unaligned"), DecodeError::UnalignedLength(_)));
-    assert!(matches!(fails("attribute_overrun"), DecodeError::AttributeOverrun { .. }));
+    assert!(matches!(
+        fails("length_unaligned"),
+        DecodeError::UnalignedLength(_)
+    ));
+    assert!(matches!(
+        fails("attribute_overrun"),
+        DecodeError::AttributeOverrun { .. }
+    ));
     assert_eq!(fails("bad_fingerprint"), DecodeError::BadFingerprint);
-    assert_eq!(fails("fingerprint_not_last"), DecodeError::FingerprintNotLast);
+    assert_eq!(
+        fails("fingerprint_not_last"),
+        DecodeError::FingerprintNotLast
+    );
     for bad in ["bad_address_family", "bad_error_code", "bad_utf8_username"] {
-        assert!(matches!(fails(bad), DecodeError::BadAttribute { .. }), "{bad}");
+        assert!(
+            matches!(fails(bad), DecodeError::BadAttribute { .. }),
+            "{bad}"
+        );
     }
-    for valid in ["channel_data_padded", "channel_data_unpadded", "channel_data_empty"] {
+    for valid in [
+        "channel_data_padded",
+        "channel_data_unpadded",
+        "channel_data_empty",
+    ] {
         assert!(ChannelData::decode(&read(valid)).is_ok(), "{valid}");
     }
     let bad_frame = |name: &str| ChannelData::decode(&read(name)).unwrap_err();
-    assert_eq!(bad_frame("channel_out_of_range"), ChannelDataError::ChannelOutOfRange(0x5000));
-    assert!(matches!(bad_frame("channel_data_truncated"), ChannelDataError::Truncated { .. }));
-    assert!(matches!(bad_frame("channel_data_trailing"), ChannelDataError::TrailingBytes(_)));
+    assert_eq!(
+        bad_frame("channel_out_of_range"),
+        ChannelDataError::ChannelOutOfRange(0x5000)
+    );
+    assert!(matches!(
+        bad_frame("channel_data_truncated"),
+        ChannelDataError::Truncated { .. }
+    ));
+    assert!(matches!(
+        bad_frame("channel_data_trailing"),
+        ChannelDataError::TrailingBytes(_)
+    ));
 }

@@ -73,14 +73,20 @@ fn sample_request() {
     assert_eq!(message.method, Method::BINDING);
     assert_eq!(message.class, Class::Request);
     assert_eq!(message.transaction_id, tid("b7e7a701bc34d686fa87dfae"));
-    assert_eq!(message.attributes[0], Attribute::Software("STUN test client".into()));
+    assert_eq!(
+        message.attributes[0],
+        Attribute::Software("STUN test client".into())
+    );
     assert_eq!(message.username(), Some("evtj:h6vY"));
     // PRIORITY (0x0024) is comprehension-required and not a STUN/TURN attribute: a server would answer 420.
     assert_eq!(message.unknown_comprehension_required(), vec![0x0024]);
 
     let key = short_term_key(SHORT_TERM_PASSWORD).unwrap();
     assert_eq!(verify_message_integrity(&wire, &key), Ok(()));
-    assert_eq!(verify_message_integrity(&wire, b"wrong"), Err(IntegrityError::Mismatch));
+    assert_eq!(
+        verify_message_integrity(&wire, b"wrong"),
+        Err(IntegrityError::Mismatch)
+    );
     assert_eq!(message.encode_padded_with(b' ').unwrap(), wire);
 }
 
@@ -90,9 +96,12 @@ fn sample_request_signed_afresh() {
     // integrity and fingerprint computations, not only their checks, follow the RFC.
     let wire = bytes(SAMPLE_REQUEST);
     let mut message = Message::decode(&wire).unwrap();
-    message
-        .attributes
-        .retain(|a| !matches!(a, Attribute::MessageIntegrity(_) | Attribute::Fingerprint(_)));
+    message.attributes.retain(|a| {
+        !matches!(
+            a,
+            Attribute::MessageIntegrity(_) | Attribute::Fingerprint(_)
+        )
+    });
     let mut signed = message.encode_padded_with(b' ').unwrap();
     append_message_integrity(&mut signed, &short_term_key(SHORT_TERM_PASSWORD).unwrap()).unwrap();
     append_fingerprint(&mut signed).unwrap();
@@ -103,7 +112,10 @@ fn check_response(vector: &str, mapped: &str) {
     let wire = bytes(vector);
     let message = Message::decode(&wire).expect("decodes");
     assert_eq!(message.class, Class::Success);
-    assert_eq!(message.attributes[0], Attribute::Software("test vector".into()));
+    assert_eq!(
+        message.attributes[0],
+        Attribute::Software("test vector".into())
+    );
     let expected: SocketAddr = mapped.parse().unwrap();
     assert_eq!(message.attributes[1], Attribute::XorMappedAddress(expected));
     let key = short_term_key(SHORT_TERM_PASSWORD).unwrap();
@@ -137,7 +149,10 @@ fn sample_long_term_request() {
     assert_eq!(key, long_term_key(USERNAME, REALM, "TheMatrIX").unwrap());
     assert_eq!(verify_message_integrity(&wire, &key), Ok(()));
     let other = long_term_key(USERNAME, REALM, "TheMatrix").unwrap();
-    assert_eq!(verify_message_integrity(&wire, &other), Err(IntegrityError::Mismatch));
+    assert_eq!(
+        verify_message_integrity(&wire, &other),
+        Err(IntegrityError::Mismatch)
+    );
     assert_eq!(message.encode().unwrap(), wire);
 }
 
@@ -145,14 +160,26 @@ fn sample_long_term_request() {
 fn sample_sha256_request() {
     let wire = bytes(SAMPLE_SHA256_REQUEST);
     let message = Message::decode(&wire).expect("decodes");
-    assert_eq!(message.attributes[0], Attribute::Userhash(userhash(USERNAME, REALM)));
-    assert_eq!(message.nonce(), Some("obMatJos2AAACf//499k954d6OL34oL9FSTvy64sA"));
+    assert_eq!(
+        message.attributes[0],
+        Attribute::Userhash(userhash(USERNAME, REALM))
+    );
+    assert_eq!(
+        message.nonce(),
+        Some("obMatJos2AAACf//499k954d6OL34oL9FSTvy64sA")
+    );
     assert_eq!(
         message.attributes[3],
-        Attribute::PasswordAlgorithm(PasswordAlgorithm { id: PasswordAlgorithm::SHA256, parameters: vec![] })
+        Attribute::PasswordAlgorithm(PasswordAlgorithm {
+            id: PasswordAlgorithm::SHA256,
+            parameters: vec![]
+        })
     );
     let key = long_term_key_sha256(USERNAME, REALM, PASSWORD).unwrap();
     assert_eq!(verify_message_integrity_sha256(&wire, &key), Ok(()));
-    assert_eq!(verify_message_integrity(&wire, &key), Err(IntegrityError::Missing));
+    assert_eq!(
+        verify_message_integrity(&wire, &key),
+        Err(IntegrityError::Missing)
+    );
     assert_eq!(message.encode().unwrap(), wire);
 }

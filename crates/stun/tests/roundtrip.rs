@@ -5,17 +5,20 @@ use std::net::{IpAddr, SocketAddr};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rookery_stun::integrity::{
-    append_fingerprint, append_message_integrity, append_message_integrity_sha256, verify_message_integrity,
-    verify_message_integrity_sha256,
+    append_fingerprint, append_message_integrity, append_message_integrity_sha256,
+    verify_message_integrity, verify_message_integrity_sha256,
 };
 use rookery_stun::{
-    AddressFamily, Attribute, ChannelData, Class, ErrorCode, Message, Method, PasswordAlgorithm, TransactionId,
+    AddressFamily, Attribute, ChannelData, Class, ErrorCode, Message, Method, PasswordAlgorithm,
+    TransactionId,
 };
 
 fn address() -> impl Strategy<Value = SocketAddr> {
     prop_oneof![
-        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(IpAddr::from(ip), port)),
-        (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::new(IpAddr::from(ip), port)),
+        (any::<[u8; 4]>(), any::<u16>())
+            .prop_map(|(ip, port)| SocketAddr::new(IpAddr::from(ip), port)),
+        (any::<[u8; 16]>(), any::<u16>())
+            .prop_map(|(ip, port)| SocketAddr::new(IpAddr::from(ip), port)),
     ]
 }
 
@@ -24,11 +27,16 @@ fn text(max_chars: usize) -> impl Strategy<Value = String> {
 }
 
 fn family() -> impl Strategy<Value = AddressFamily> {
-    prop_oneof![Just(AddressFamily::V4), Just(AddressFamily::V6), (3u8..).prop_map(AddressFamily::Other)]
+    prop_oneof![
+        Just(AddressFamily::V4),
+        Just(AddressFamily::V6),
+        (3u8..).prop_map(AddressFamily::Other)
+    ]
 }
 
 fn algorithm() -> impl Strategy<Value = PasswordAlgorithm> {
-    (any::<u16>(), vec(any::<u8>(), 0..8)).prop_map(|(id, parameters)| PasswordAlgorithm { id, parameters })
+    (any::<u16>(), vec(any::<u8>(), 0..8))
+        .prop_map(|(id, parameters)| PasswordAlgorithm { id, parameters })
 }
 
 /// Any attribute but the three integrity ones, which are appended by signing.
@@ -44,8 +52,12 @@ fn attribute() -> impl Strategy<Value = Attribute> {
         text(127).prop_map(Attribute::Nonce),
         text(127).prop_map(Attribute::Software),
         any::<[u8; 32]>().prop_map(Attribute::Userhash),
-        (3u16..=6, 0u16..=99, text(60))
-            .prop_map(|(class, number, reason)| Attribute::ErrorCode(ErrorCode { code: class * 100 + number, reason })),
+        (3u16..=6, 0u16..=99, text(60)).prop_map(|(class, number, reason)| Attribute::ErrorCode(
+            ErrorCode {
+                code: class * 100 + number,
+                reason
+            }
+        )),
         vec(algorithm(), 0..4).prop_map(Attribute::PasswordAlgorithms),
         algorithm().prop_map(Attribute::PasswordAlgorithm),
         vec(any::<u16>(), 0..8).prop_map(Attribute::UnknownAttributes),
@@ -59,7 +71,10 @@ fn attribute() -> impl Strategy<Value = Attribute> {
         Just(Attribute::DontFragment),
         any::<[u8; 8]>().prop_map(Attribute::ReservationToken),
         // Types this codec does not know: above the known comprehension-required and optional ones.
-        (prop_oneof![0x0100u16..0x8000, 0x8100u16..=0xFFFF], vec(any::<u8>(), 0..20))
+        (
+            prop_oneof![0x0100u16..0x8000, 0x8100u16..=0xFFFF],
+            vec(any::<u8>(), 0..20)
+        )
             .prop_map(|(kind, value)| Attribute::Unknown { kind, value }),
     ]
 }
@@ -67,7 +82,12 @@ fn attribute() -> impl Strategy<Value = Attribute> {
 fn message() -> impl Strategy<Value = Message> {
     (
         0u16..=0x0FFF,
-        prop_oneof![Just(Class::Request), Just(Class::Indication), Just(Class::Success), Just(Class::Error)],
+        prop_oneof![
+            Just(Class::Request),
+            Just(Class::Indication),
+            Just(Class::Success),
+            Just(Class::Error)
+        ],
         any::<[u8; 12]>(),
         vec(attribute(), 0..12),
     )

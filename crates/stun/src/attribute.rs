@@ -66,7 +66,7 @@ impl AddressFamily {
     }
 }
 
-/// ERROR-CODE: a code from 300 to 699 and a reason phrase.
+/// ERROR-CODE: a code from 300 to 699 (others do not encode) and a reason phrase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorCode {
     pub code: u16,
@@ -303,6 +303,9 @@ pub(crate) fn encode(
         Attribute::MessageIntegritySha256(v) | Attribute::Data(v) => out.extend_from_slice(v),
         Attribute::Fingerprint(v) => out.extend_from_slice(&v.to_be_bytes()),
         Attribute::ErrorCode(e) => {
+            if !(300..=699).contains(&e.code) {
+                return Err(EncodeError::BadErrorCode(e.code));
+            }
             out.extend_from_slice(&[0, 0, (e.code / 100) as u8 & 0x07, (e.code % 100) as u8]);
             out.extend_from_slice(e.reason.as_bytes());
         }

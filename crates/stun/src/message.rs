@@ -77,6 +77,8 @@ pub enum EncodeError {
     AttributeTooLong { kind: u16 },
     #[error("the message is longer than the 16-bit length field allows")]
     MessageTooLong,
+    #[error("error code {0} is outside 300-699")]
+    BadErrorCode(u16),
 }
 
 /// A decoded STUN message. Attributes keep their order; when one occurs twice, the first counts

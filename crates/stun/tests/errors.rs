@@ -13,8 +13,8 @@ use rookery_stun::integrity::{
 };
 use rookery_stun::nonce::{self, NonceError};
 use rookery_stun::{
-    Attribute, ChannelData, ChannelDataError, Class, DecodeError, ErrorCode, Message, Method,
-    PacketKind, TransactionId, classify, error_codes, stream_frame_len,
+    Attribute, ChannelData, ChannelDataError, Class, DecodeError, EncodeError, ErrorCode, Message,
+    Method, PacketKind, TransactionId, classify, error_codes, stream_frame_len,
 };
 use sha2::Sha256;
 
@@ -161,6 +161,25 @@ fn malformed_attribute_values() {
         Message::decode(&bytes),
         Err(DecodeError::BadAttribute { .. })
     ));
+}
+
+#[test]
+fn error_codes_outside_300_to_699_do_not_encode() {
+    for code in [0, 299, 700, 999] {
+        let message = Message::new(Method::ALLOCATE, Class::Error, TID)
+            .with(Attribute::ErrorCode(ErrorCode::new(code)));
+        assert_eq!(message.encode(), Err(EncodeError::BadErrorCode(code)));
+    }
+    let too_long =
+        Message::new(Method::SEND, Class::Indication, TID).with(Attribute::Data(vec![0; 70_000]));
+    assert_eq!(
+        too_long.encode(),
+        Err(EncodeError::AttributeTooLong { kind: kind::DATA })
+    );
+    let too_many = Message::new(Method::SEND, Class::Indication, TID)
+        .with(Attribute::Data(vec![0; 40_000]))
+        .with(Attribute::Data(vec![0; 40_000]));
+    assert_eq!(too_many.encode(), Err(EncodeError::MessageTooLong));
 }
 
 #[test]

@@ -359,13 +359,6 @@ impl SmSession {
             self.held.push_back(item);
         }
     }
-
-    /// Everything the client has not acknowledged, and what was held for it, oldest first.
-    fn take_all(&mut self) -> impl Iterator<Item = Unacked> {
-        self.bytes = 0;
-        let unacked = self.counters.take_unacked();
-        unacked.into_iter().chain(std::mem::take(&mut self.held))
-    }
 }
 
 /// One client connection.
@@ -567,21 +560,21 @@ impl Connection {
     async fn end_session(&self, mut bound: BoundSession, not_written: Vec<Unacked>) {
         self.server.sessions.unbind(&bound.session);
         bound.queue.close();
+        // Oldest first: written but not acknowledged, then held back by CSI, then held while hibernating.
+        let mut leftovers = Vec::new();
         if let Some(sm) = bound.sm.as_mut() {
             if let Some(resumption) = sm.resumption.take() {
                 self.resumable
                     .ended(&resumption.id, sm.counters.handled_count());
             }
-            let held = std::mem::take(&mut sm.held);
-            sm.hold(not_written);
-            sm.hold(held.into());
-            for item in sm.take_all() {
-                self.server.undeliverable(item.stanza, item.rerouted).await;
-            }
-        } else {
-            for item in not_written {
-                self.server.undeliverable(item.stanza, item.rerouted).await;
-            }
+            leftovers.extend(sm.counters.take_unacked());
+        }
+        leftovers.extend(not_written);
+        if let Some(sm) = bound.sm.as_mut() {
+            leftovers.extend(sm.held.drain(..));
+        }
+        for item in leftovers {
+            self.server.undeliverable(item.stanza, item.rerouted).await;
         }
         while let Ok(queued) = bound.queue.try_recv() {
             self.server
@@ -604,8 +597,14 @@ impl Connection {
         info!(jid = %bound.session.jid, "connection lost; session hibernating");
         loop {
             let BoundSession { session, queue, sm } = &mut bound;
-            let sm = sm.as_mut()?;
-            let takeovers = &mut sm.resumption.as_mut()?.takeovers;
+            // Only resumable sessions hibernate; anything else ends here rather than linger unowned.
+            let Some(sm) = sm.as_mut() else {
+                return Some(bound);
+            };
+            let Some(resumption) = sm.resumption.as_mut() else {
+                return Some(bound);
+            };
+            let takeovers = &mut resumption.takeovers;
             tokio::select! {
                 () = self.server.shutdown.cancelled() => return Some(bound),
                 () = session.closed() => return Some(bound),
@@ -614,7 +613,8 @@ impl Connection {
                     return Some(bound);
                 }
                 request = takeovers.recv() => {
-                    let request = request?;
+                    // The registry forgot the session (it cannot while the session lives): end it.
+                    let Some(request) = request else { return Some(bound) };
                     match request.reply.send(Box::new(bound)) {
                         Ok(()) => return None,
                         // The new connection gave up waiting: keep hibernating.

@@ -509,3 +509,66 @@ async fn a_clean_close_ends_the_session_with_a_last_count() {
     let (_c, answer) = resume(&server, "bob", &id.unwrap(), 0).await;
     assert!(answer.is("failed", NS_SM), "{answer}");
 }
+
+#[tokio::test]
+async fn a_client_that_answers_no_acknowledgement_request_for_an_idle_period_is_taken_as_lost() {
+    let server = server_with(
+        &["bob"],
+        limits(|l| l.c2s_idle_timeout = Duration::from_millis(300)),
+    )
+    .await;
+    let (mut bob, id) = SmClient::start(&server, "bob", true).await;
+    // Idle: instead of a whitespace keep-alive, a stream-managed client is asked for an acknowledgement...
+    let r = tokio::time::timeout(PATIENCE, bob.next()).await.unwrap();
+    assert!(r.is("r", NS_SM), "{r}");
+    // ...and one that does not answer by the next idle period is gone: the connection is dropped without a stream
+    // error, and the session hibernates, ready to be resumed.
+    assert_eq!(bob.client.ending().await.unwrap(), Ending::Closed);
+    let (_bob, answer) = resume(&server, "bob", &id.unwrap(), bob.handled).await;
+    assert!(answer.is("resumed", NS_SM), "{answer}");
+}
+
+#[tokio::test]
+async fn copies_made_for_a_session_are_not_handed_on_when_it_ends() {
+    let server = server_with(
+        &["alice", "bob"],
+        limits(|l| l.sm_hibernation = Duration::from_millis(300)),
+    )
+    .await;
+    let mut alice = server.login("alice", PASSWORD, Some("desk")).await;
+    let mut bob_desk = server.login("bob", PASSWORD, Some("desk")).await;
+    bob_desk
+        .send(&Element::new("presence", ns::CLIENT))
+        .await
+        .unwrap();
+    let (mut bob, _) = SmClient::start(&server, "bob", true).await;
+    alice
+        .send(&chat("bob@rookery.test/phone", "m0"))
+        .await
+        .unwrap();
+    alice.sync().await.unwrap();
+    bob.read_bodies(&bodies(1, "m")).await;
+    bob.ack().await;
+    // An archive result is written to the phone and never acknowledged before its connection dies.
+    let query = Element::new("iq", ns::CLIENT)
+        .with_attr("type", "set")
+        .with_attr("id", "mam")
+        .with_child(Element::new("query", "urn:xmpp:mam:2").with_attr("queryid", "q"));
+    bob.client.send(&query).await.unwrap();
+    bob.client
+        .next_matching(|e| e.attr("id") == Some("mam"))
+        .await
+        .unwrap();
+    bob_desk.sync().await.unwrap();
+    drop(bob);
+    tokio::time::timeout(PATIENCE, async {
+        while server.server().sessions.sessions_of("bob").len() > 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the phone's session ended");
+    // The result was a copy for the phone only: the desk, where a message would have been handed on, gets nothing.
+    let arrived = bob_desk.sync().await.unwrap();
+    assert!(arrived.iter().all(|e| e.name() != "message"), "{arrived:?}");
+}

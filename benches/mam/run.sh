@@ -31,12 +31,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 DOMAIN=bench.local
 NUSERS=$((PEERS + 1))
 
-log() { printf '[mam %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-	log "error: $*"
-	exit 1
-}
-uses() { [[ " $SERVERS " == *" $1 "* ]]; }
+BENCH_NAME=mam
+# shellcheck source=../lib.sh
+source "$HERE/../lib.sh"
 
 if [[ $SKIP_BUILD != 1 ]]; then
 	log "building rookery and mambench (release) in $CARGO_TARGET_DIR"
@@ -46,50 +43,7 @@ MAMBENCH=$CARGO_TARGET_DIR/release/mambench
 ROOKERY=$CARGO_TARGET_DIR/release/rookery
 [[ -x $MAMBENCH ]] || die "no mambench at $MAMBENCH"
 
-WORK=$(mktemp -d /tmp/rookery-mam.XXXXXX)
-STARTED=()
-alive() { [[ -r /proc/$1/stat ]] && [[ $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) != Z ]]; }
-stop_pid() {
-	local pid=$1 i
-	if alive "$pid"; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do
-			alive "$pid" || break
-			sleep 0.1
-		done
-		alive "$pid" && kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-	local rc=$? pid
-	for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
-	if [[ $rc == 0 && $KEEP != 1 ]]; then rm -rf "$WORK"; else log "scratch directory kept: $WORK"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-pick_port() {
-	local p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((20000 + RANDOM % 12000))
-		if [[ -z $(ss -ltnH "sport = :$p") ]]; then
-			echo "$p"
-			return
-		fi
-	done
-	die "no free port found"
-}
-wait_listening() {
-	local pid=$1 port=$2 logfile=$3 i
-	for ((i = 0; i < 600; i++)); do
-		alive "$pid" || die "the server (PID $pid) exited while starting; $logfile says: $(tail -n 20 "$logfile" 2>/dev/null)"
-		if [[ -n $(ss -ltnH "sport = :$port") ]]; then return 0; fi
-		sleep 0.1
-	done
-	die "the server (PID $pid) does not listen on port $port after 60 s; see $logfile"
-}
+make_scratch
 
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
@@ -123,7 +77,7 @@ run_rookery() { # $1: size
 	env "${env[@]}" taskset -c "$SERVER_CPU" "$ROOKERY" serve >>"$dir/server.log" 2>&1 &
 	pid=$!
 	STARTED+=("$pid")
-	wait_listening "$pid" "$port" "$dir/server.log"
+	wait_listening "$pid" "$port" "$dir/server.log" 60
 	log "rookery ($size): queries"
 	mambench "rookery-$size" "$port" query --reps "$REPS" --server-pid "$pid"
 	log "rookery ($size): write cost"
@@ -145,7 +99,7 @@ run_prosody() { # $1: size
 	env MAM_DIR="$dir" MAM_PORT="$port" taskset -c "$SERVER_CPU" prosody -F --config "$HERE/prosody.cfg.lua" >>"$dir/stdout.log" 2>&1 &
 	pid=$!
 	STARTED+=("$pid")
-	wait_listening "$pid" "$port" "$dir/prosody.log"
+	wait_listening "$pid" "$port" "$dir/prosody.log" 60
 	log "prosody: filling the archive with $size messages through the protocol"
 	mambench "prosody-$size" "$port" send --messages "$size" --server-pid "$pid"
 	log "prosody ($size): queries"

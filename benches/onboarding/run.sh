@@ -38,11 +38,9 @@ KEEP=${KEEP:-0}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 DOMAIN=bench.local
 
-log() { printf '[onboarding %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-	log "error: $*"
-	exit 1
-}
+BENCH_NAME=onboarding
+# shellcheck source=../lib.sh
+source "$HERE/../lib.sh"
 
 for s in $SERVERS; do
 	case $s in rookery | prosody | prosody-nonagle) ;; *) die "unknown server '$s' in SERVERS (rookery, prosody, prosody-nonagle)" ;; esac
@@ -51,14 +49,8 @@ done
 ((CIRCLE_SIZE <= N)) || CIRCLE_SIZE=$N
 ((N % CIRCLE_SIZE == 0)) || die "N ($N) must be a multiple of CIRCLE_SIZE ($CIRCLE_SIZE)"
 CIRCLES=$((N / CIRCLE_SIZE))
-uses() { [[ " $SERVERS " == *" $1 "* ]]; }
 
 # ---- tools ------------------------------------------------------------------------------------------------------
-apt_install() {
-	log "installing $*"
-	apt-get -o DPkg::Lock::Timeout=300 install -y "$@" >&2 ||
-		{ apt-get -o DPkg::Lock::Timeout=300 update >&2 && apt-get -o DPkg::Lock::Timeout=300 install -y "$@" >&2; }
-}
 command -v taskset >/dev/null || apt_install util-linux
 command -v ss >/dev/null || apt_install iproute2
 if uses prosody || uses prosody-nonagle; then
@@ -79,63 +71,7 @@ ROOKERY=${ROOKERY_BIN:-$CARGO_TARGET_DIR/release/rookery}
 if uses rookery; then [[ -x $ROOKERY ]] || die "no rookery binary at $ROOKERY"; fi
 
 # ---- scratch space and cleanup ----------------------------------------------------------------------------------
-WORK=$(mktemp -d /tmp/rookery-onboarding.XXXXXX)
-STARTED=() # PIDs of every server this script started
-CLIENT_PID=
-
-alive() { [[ -r /proc/$1/stat ]] && [[ $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) != Z ]]; }
-stop_pid() {
-	local pid=$1 i
-	if alive "$pid"; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do
-			alive "$pid" || break
-			sleep 0.1
-		done
-		if alive "$pid"; then
-			log "PID $pid did not stop within 10 s; killing it"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-	local rc=$? pid
-	if [[ -n $CLIENT_PID ]]; then stop_pid "$CLIENT_PID"; fi
-	for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
-	if [[ $rc == 0 && $KEEP != 1 ]]; then
-		rm -rf "$WORK"
-	else
-		log "scratch directory kept: $WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-USED_PORTS=" "
-pick_port() {
-	local p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((20000 + RANDOM % 12000))
-		[[ $USED_PORTS == *" $p "* ]] && continue
-		if [[ -z $(ss -ltnH "sport = :$p") ]]; then
-			USED_PORTS+="$p "
-			echo "$p"
-			return
-		fi
-	done
-	die "no free port found"
-}
-wait_listening() {
-	local pid=$1 port=$2 logfile=$3 i
-	for ((i = 0; i < 300; i++)); do
-		alive "$pid" || die "the server (PID $pid) exited while starting; $logfile says: $(tail -n 20 "$logfile" 2>/dev/null)"
-		if [[ -n $(ss -ltnH "sport = :$port") ]]; then return 0; fi
-		sleep 0.1
-	done
-	die "the server (PID $pid) does not listen on port $port after 30 s; see $logfile"
-}
+make_scratch
 # The circle (0-based) of account n (1-based): accounts 1..CIRCLE_SIZE are in circle 0, and so on.
 circle_of() { echo $((($1 - 1) / CIRCLE_SIZE)); }
 

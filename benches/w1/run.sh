@@ -40,11 +40,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 DOMAIN=bench.local
 NUSERS=$((2 * PAIRS))
 
-log() { printf '[w1 %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-	log "error: $*"
-	exit 1
-}
+BENCH_NAME=w1
+# shellcheck source=../lib.sh
+source "$HERE/../lib.sh"
 
 for s in $SERVERS; do
 	case $s in
@@ -52,15 +50,9 @@ for s in $SERVERS; do
 	*) die "unknown server '$s' in SERVERS (rookery, prosody, prosody-nonagle, prosody-floor, prosody-snikket)" ;;
 	esac
 done
-uses() { [[ " $SERVERS " == *" $1 "* ]]; }
 uses_prosody() { uses prosody || uses prosody-nonagle || uses prosody-floor || uses prosody-snikket; }
 
 # ---- tools ------------------------------------------------------------------------------------------------------
-apt_install() {
-	log "installing $*"
-	apt-get -o DPkg::Lock::Timeout=300 install -y "$@" >&2 ||
-		{ apt-get -o DPkg::Lock::Timeout=300 update >&2 && apt-get -o DPkg::Lock::Timeout=300 install -y "$@" >&2; }
-}
 command -v taskset >/dev/null || apt_install util-linux
 command -v ss >/dev/null || apt_install iproute2
 command -v getconf >/dev/null || apt_install libc-bin
@@ -82,69 +74,7 @@ ROOKERY=${ROOKERY_BIN:-$CARGO_TARGET_DIR/release/rookery}
 if uses rookery; then [[ -x $ROOKERY ]] || die "no rookery binary at $ROOKERY"; fi
 
 # ---- scratch space and cleanup ----------------------------------------------------------------------------------
-WORK=$(mktemp -d /tmp/rookery-w1.XXXXXX)
-STARTED=()   # PIDs of every server this script started
-LOADGEN_PID= # the load generator while it runs
-
-alive() { [[ -r /proc/$1/stat ]] && [[ $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) != Z ]]; }
-
-stop_pid() {
-	local pid=$1 i
-	if alive "$pid"; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do
-			alive "$pid" || break
-			sleep 0.1
-		done
-		if alive "$pid"; then
-			log "PID $pid did not stop within 10 s; killing it"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-	fi
-	wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-	local rc=$?
-	local pid
-	if [[ -n $LOADGEN_PID ]]; then stop_pid "$LOADGEN_PID"; fi
-	for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
-	if [[ $rc == 0 && $KEEP != 1 ]]; then
-		rm -rf "$WORK"
-	else
-		log "scratch directory kept: $WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# A TCP port nobody listens on, outside the ephemeral range (32768-60999), not handed out before.
-USED_PORTS=" "
-pick_port() {
-	local p i
-	for ((i = 0; i < 500; i++)); do
-		p=$((20000 + RANDOM % 12000))
-		[[ $USED_PORTS == *" $p "* ]] && continue
-		if [[ -z $(ss -ltnH "sport = :$p") ]]; then
-			USED_PORTS+="$p "
-			echo "$p"
-			return
-		fi
-	done
-	die "no free port found"
-}
-
-# Waits until PID listens on PORT (at most 30 s).
-wait_listening() {
-	local pid=$1 port=$2 logfile=$3 i
-	for ((i = 0; i < 300; i++)); do
-		alive "$pid" || die "the server (PID $pid) exited while starting; $logfile says: $(tail -n 20 "$logfile" 2>/dev/null)"
-		if [[ -n $(ss -ltnH "sport = :$port") ]]; then return 0; fi
-		sleep 0.1
-	done
-	die "the server (PID $pid) does not listen on port $port after 30 s; see $logfile"
-}
+make_scratch
 
 # ---- Rookery ----------------------------------------------------------------------------------------------------
 ROOKERY_DIR=$WORK/rookery
@@ -220,13 +150,13 @@ measure() { # $1: server name, $2: repetition
 		--user-prefix bench --first-user 1 --password 'benchpass-{n}' --server-pid "$SERVER_PID" \
 		--pairs "$PAIRS" --body "$BODY" --window "$WINDOW" --duration "$DURATION" --warmup "$WARMUP" \
 		--label "$name" $LOADGEN_ARGS >"$out" 2>&1 &
-	LOADGEN_PID=$!
-	if ! wait "$LOADGEN_PID"; then
-		LOADGEN_PID=
+	CLIENT_PID=$!
+	if ! wait "$CLIENT_PID"; then
+		CLIENT_PID=
 		cat "$out" >&2
 		die "the load generator failed against $name"
 	fi
-	LOADGEN_PID=
+	CLIENT_PID=
 	sed 's/^/    /' "$out" | grep -v '^    RESULT' >&2
 	grep '^RESULT ' "$out" | sed "s/^RESULT /RESULT rep=$rep /" >>"$RESULTS"
 	stop_pid "$SERVER_PID"
